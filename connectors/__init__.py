@@ -1,0 +1,1 @@
+"""The edges: IMAP and Maildir sources, SMTP and Maildir senders, the referral mail reader."""

@@ -1,0 +1,3 @@
+"""marrac-hub: a secure inter-agency information hub for MARRAC domestic-abuse case work."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,361 @@
+"""The ``marrac-hub`` command: set up, run, and look at cases from a terminal.
+
+Every command takes ``--config PATH`` (default ``$MARRAC_HUB_CONFIG``, then
+``./hub.toml``). Reads of personal data are audited under ``--actor`` (default
+``$MARRAC_HUB_ACTOR``, then the operating-system user).
+Exit codes: 0 done, 1 not found or failed, 2 bad settings or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from hub import __version__
+from hub.config import ConfigError, Settings, default_path, load
+from hub.crypto.keys import KeyFileError
+from hub.services import cases, parked
+from hub.services.context import Context, initialise, open_context
+from hub.services.intake import InboundItem
+from hub.services.outbox import deliver_due
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return "cli:" + (args.actor or os.environ.get("MARRAC_HUB_ACTOR") or getpass.getuser())
+
+
+async def _with_context(settings: Settings, fn: Callable[[Context], Awaitable[int]]) -> int:
+    ctx = await open_context(settings)
+    try:
+        return await fn(ctx)
+    finally:
+        await ctx.close()
+
+
+async def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    fingerprints = await initialise(settings)
+    print(f"database ready: {_redact_url(settings.database.url)}")
+    print(f"keys in {settings.hub.key_dir} (mode 0600):")
+    for kind, fp in sorted(fingerprints.items()):
+        print(f"  {kind:8} {fp}")
+    return 0
+
+
+def _redact_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url
+
+
+async def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
+    print(f"settings OK: {settings.source_path}")
+    print(f"  database: {_redact_url(settings.database.url)}")
+    print(f"  intake:   {settings.intake.source}")
+    print(f"  smtp:     {settings.smtp.transport}")
+    return 0
+
+
+async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.runtime import serve
+
+    async def run(ctx: Context) -> int:
+        await serve(ctx)
+        return 0
+
+    return await _with_context(settings, run)
+
+
+async def cmd_intake(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.runtime import drain, make_sender, make_source
+
+    async def run(ctx: Context) -> int:
+        source = make_source(settings)
+        try:
+            if hasattr(source, "connect"):
+                await source.connect()
+            report = await drain(ctx, source)
+        finally:
+            await source.close()
+        sent = await deliver_due(ctx, make_sender(settings))
+        summary = {**report.outcomes, "parked": report.parked, "mail_sent": sent}
+        if args.json:
+            _print_json(summary)
+        else:
+            print("intake: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.items())))
+            for r in report.results:
+                if r.case_ref and not r.already:
+                    print(f"  {r.case_ref}  {r.outcome.value}")
+        return 0
+
+    return await _with_context(settings, run)
+
+
+async def cmd_outbox_deliver(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.runtime import make_sender
+
+    async def run(ctx: Context) -> int:
+        print(f"sent {await deliver_due(ctx, make_sender(settings))}")
+        return 0
+
+    return await _with_context(settings, run)
+
+
+def _one_line(case: dict[str, Any]) -> str:
+    flags = []
+    if case["repeat_of"]:
+        flags.append(f"repeat of {case['repeat_of']}")
+    if case["problems"]:
+        flags.append(f"{len(case['problems'])} problem(s)")
+    return (
+        f"{case['ref']:16} {case['status']:12} {case['received_at'][:16]:16} "
+        f"risk={case['risk_level'] or '-':8} force_ref={case['force_reference'] or '-'}"
+        + (f"  [{'; '.join(flags)}]" if flags else "")
+    )
+
+
+async def cmd_cases_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(ctx: Context) -> int:
+        found = await cases.list_cases(ctx, _actor(args))
+        if args.json:
+            _print_json(found)
+        else:
+            if not found:
+                print("no cases")
+            for case in found:
+                print(_one_line(case))
+        return 0
+
+    return await _with_context(settings, run)
+
+
+def _person_text(label: str, p: dict[str, Any] | None) -> list[str]:
+    if p is None:
+        return [f"{label}: (none given)"]
+    lines = [f"{label}: {p['name'] or '(no name)'}, born {p['date_of_birth'] or 'unknown'}"]
+    for key in ("gender", "address", "phone"):
+        if p.get(key):
+            lines.append(f"    {key}: {p[key]}")
+    for key, value in sorted((p.get("details") or {}).items()):
+        lines.append(f"    {key.replace('_', ' ')}: {value}")
+    return lines
+
+
+async def cmd_cases_show(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(ctx: Context) -> int:
+        try:
+            case = await cases.show_case(ctx, args.ref, _actor(args))
+        except cases.NotFound as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        if args.json:
+            _print_json(case)
+            return 0
+        print(_one_line(case))
+        ref = case["referrer"]
+        print(
+            f"Referrer: {ref['name'] or '-'} <{ref['email'] or '-'}>"
+            + (f" (forwarded by {case['forwarded_by']})" if case["forwarded_by"] else "")
+        )
+        for line in _person_text("Victim", case["victim"]):
+            print(line)
+        for line in _person_text("Perpetrator", case["perpetrator"]):
+            print(line)
+        for child in case["children"]:
+            for line in _person_text("Child", child):
+                print(line)
+        if case["summary"]:
+            print("Summary: " + case["summary"])
+        for a in case["attachments"]:
+            print(f"Attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes)")
+        for p in case["problems"]:
+            print(f"Problem: {p}")
+        return 0
+
+    return await _with_context(settings, run)
+
+
+def _inbound_cmd(outcome: str) -> Callable[[Settings, argparse.Namespace], Awaitable[int]]:
+    async def cmd(settings: Settings, args: argparse.Namespace) -> int:
+        async def run(ctx: Context) -> int:
+            found = await cases.list_inbound(ctx, outcome, _actor(args))
+            if args.json:
+                _print_json(found)
+            else:
+                if not found:
+                    print(f"no {outcome} mail")
+                for m in found:
+                    print(
+                        f"#{m['id']:<6} {m['received_at'][:16]}  {m['sender'] or '-'}  "
+                        f"{m['reason']}"
+                    )
+            return 0
+
+        return await _with_context(settings, run)
+
+    return cmd
+
+
+async def cmd_parked_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(ctx: Context) -> int:
+        found = await parked.list_parked(ctx, include_done=args.all)
+        if args.json:
+            _print_json(found)
+        else:
+            if not found:
+                print("nothing parked")
+            for p in found:
+                print(
+                    f"#{p['id']:<5} {p['stage']:8} {p['state']:8} {p['created_at'][:16]}  "
+                    f"{p['error']}"
+                )
+        return 0
+
+    return await _with_context(settings, run)
+
+
+async def cmd_parked_retry(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.runtime import DrainReport, handle
+
+    async def run(ctx: Context) -> int:
+        try:
+            stage, key, payload = await parked.take_for_retry(ctx, args.id, _actor(args))
+        except LookupError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        if stage != "intake" or payload is None:
+            print(f"stage {stage} cannot be replayed from here", file=sys.stderr)
+            return 1
+        report = DrainReport()
+        await handle(ctx, InboundItem(source_key=key, mailbox="parked", raw=payload), report)
+        if report.parked:
+            print(f"parked item {args.id} failed again and was parked anew")
+            return 1
+        r = report.results[0]
+        print(f"parked item {args.id}: {r.outcome.value} {r.case_ref or ''}".rstrip())
+        return 0
+
+    return await _with_context(settings, run)
+
+
+async def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.services import audit
+
+    async def run(ctx: Context) -> int:
+        async with ctx.sessions() as session, session.begin():
+            count, broken = await audit.verify(session)
+        if broken is not None:
+            print(f"audit chain BROKEN at event {broken} ({count} checked)")
+            return 1
+        print(f"audit chain intact: {count} events")
+        return 0
+
+    return await _with_context(settings, run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marrac-hub", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"marrac-hub {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="settings file (default $MARRAC_HUB_CONFIG, then ./hub.toml)",
+    )
+    common.add_argument("--actor", default=None, help="who is acting, for the audit trail")
+    common.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Any, help: str, parent: Any = sub) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, parents=[common], help=help)
+        p.set_defaults(fn=fn)
+        return p
+
+    add("init", cmd_init, "create the database and the keys")
+    add("check-config", cmd_check_config, "validate the settings file")
+    add("serve", cmd_serve, "run intake and the outbox until stopped (SIGTERM)")
+    p = add("intake", cmd_intake, "drain the mailbox, deliver the outbox, exit")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        required=True,
+        help="drain once and exit (the only mode; `serve` runs continuously)",
+    )
+    p.add_argument("--json", action="store_true")
+
+    outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(
+        dest="sub", required=True
+    )
+    add("deliver", cmd_outbox_deliver, "send what is due now", outbox)
+
+    c = sub.add_parser("cases", help="cases").add_subparsers(dest="sub", required=True)
+    p = add("list", cmd_cases_list, "list cases", c)
+    p.add_argument("--json", action="store_true")
+    p = add("show", cmd_cases_show, "show one case", c)
+    p.add_argument("ref")
+    p.add_argument("--json", action="store_true")
+
+    for outcome, name in (
+        ("quarantine", "quarantine"),
+        ("machine", "machine-mail"),
+        ("duplicate", "duplicates"),
+    ):
+        grp = sub.add_parser(name, help=f"{outcome} mail").add_subparsers(dest="sub", required=True)
+        p = add("list", _inbound_cmd(outcome), f"list {outcome} mail", grp)
+        p.add_argument("--json", action="store_true")
+
+    pk = sub.add_parser("parked", help="items that failed").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add("list", cmd_parked_list, "list parked items", pk)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--all", action="store_true", help="include retried items")
+    p = add("retry", cmd_parked_retry, "put a parked item back through its stage", pk)
+    p.add_argument("id", type=int)
+
+    au = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="sub", required=True)
+    add("verify", cmd_audit_verify, "check the audit hash chain", au)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    # Third-party loggers can echo protocol data (addresses, subjects): keep them quiet.
+    for noisy in ("imapclient", "aiosmtplib", "sqlalchemy", "alembic", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = load(args.config or default_path())
+    except ConfigError as exc:
+        print(f"marrac-hub: bad settings: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(args.fn(settings, args))
+    except KeyFileError as exc:
+        print(f"marrac-hub: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Keys, sealing at rest and keyed hashes. Standard library and PyNaCl only."""

@@ -1,0 +1,180 @@
+"""Builds the hub from its settings and runs intake and the outbox in one asyncio process.
+
+Each loop handles one item at a time; an unexpected error on an item parks that item and
+the loop goes on (DESIGN.md, "Failure handling"). An unavailable mailbox, SMTP server or
+database is not an item's fault: the loop backs off and tries again, and the item stays
+where it was (in the mailbox, or in the outbox) until it can be handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from connectors.imap import ImapSource, MailboxUnavailable
+from connectors.mailbox import MailboxSource, Settled
+from connectors.maildir import MaildirSender, MaildirSource
+from connectors.smtp import SmtpSender
+from hub.config import Settings
+from hub.services import parked
+from hub.services.context import Context
+from hub.services.intake import InboundItem, IngestResult, ingest
+from hub.services.outbox import MailSender, deliver_due
+
+log = logging.getLogger("hub.runtime")
+
+# Errors that mean "a service is down", not "this item is bad": never park for these.
+UNAVAILABLE = (MailboxUnavailable, OperationalError, DBAPIError, ConnectionError, TimeoutError)
+
+
+def make_source(settings: Settings) -> MailboxSource:
+    intake = settings.intake
+    if intake.source == "maildir":
+        assert intake.maildir is not None
+        return MaildirSource(intake.maildir, intake.processed_folder, intake.quarantine_folder)
+    return ImapSource(intake)
+
+
+def make_sender(settings: Settings) -> MailSender:
+    if settings.smtp.transport == "maildir":
+        assert settings.smtp.maildir is not None
+        return MaildirSender(settings.smtp.maildir)
+    return SmtpSender(settings.smtp)
+
+
+@dataclass
+class DrainReport:
+    """What one drain of the mailbox did, by outcome."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    parked: int = 0
+    results: list[IngestResult] = field(default_factory=list)
+
+    def add(self, result: IngestResult) -> None:
+        key = "already" if result.already else result.outcome.value
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
+        self.results.append(result)
+
+    @property
+    def total(self) -> int:
+        return sum(self.outcomes.values()) + self.parked
+
+
+async def handle(ctx: Context, item: InboundItem, report: DrainReport) -> Settled:
+    """Ingest one message; park it if it fails for a reason of its own."""
+    try:
+        result = await ingest(ctx, item)
+    except UNAVAILABLE:
+        raise
+    except Exception as exc:  # noqa: BLE001 - park the item, keep the loop alive
+        await parked.park(ctx, "intake", item.source_key, exc, item.raw)
+        report.parked += 1
+        return Settled(item, "quarantine")
+    report.add(result)
+    return Settled(item, "quarantine" if result.quarantined else "processed")
+
+
+async def drain(
+    ctx: Context, source: MailboxSource, on_batch: asyncio.Event | None = None
+) -> DrainReport:
+    """Read the mailbox until it is empty: commit each message, then acknowledge."""
+    report = DrainReport()
+    while True:
+        items = await source.fetch(ctx.settings.intake.batch_size)
+        if not items:
+            return report
+        settled = [await handle(ctx, item, report) for item in items]
+        await source.acknowledge(settled)
+        if on_batch is not None:
+            on_batch.set()
+
+
+class Backoff:
+    """1, 2, 4 ... seconds up to a cap; reset after a success."""
+
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+        self.delay = 0.5
+
+    def next(self) -> float:
+        self.delay = min(self.cap, self.delay * 2)
+        return self.delay
+
+    def reset(self) -> None:
+        self.delay = 0.5
+
+
+async def intake_loop(ctx: Context, outbox_wake: asyncio.Event) -> None:
+    backoff = Backoff(ctx.settings.intake.reconnect_max_seconds)
+    while True:
+        source = make_source(ctx.settings)
+        try:
+            while True:
+                report = await drain(ctx, source, outbox_wake)
+                if report.total:
+                    log.info(
+                        "event=intake.drained %s parked=%d",
+                        " ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items())),
+                        report.parked,
+                    )
+                backoff.reset()
+                await source.wait_for_mail(ctx.settings.intake.poll_seconds)
+        except UNAVAILABLE as exc:
+            delay = backoff.next()
+            log.warning(
+                "event=intake.unavailable error=%s retry_in=%.1fs", type(exc).__name__, delay
+            )
+            await asyncio.sleep(delay)
+        finally:
+            with contextlib.suppress(Exception):
+                await source.close()
+
+
+async def outbox_loop(ctx: Context, wake: asyncio.Event) -> None:
+    sender = make_sender(ctx.settings)
+    backoff = Backoff(ctx.settings.outbox.backoff_max_seconds)
+    while True:
+        try:
+            await deliver_due(ctx, sender)
+            backoff.reset()
+        except (OperationalError, DBAPIError) as exc:
+            log.warning("event=outbox.db_unavailable error=%s", type(exc).__name__)
+            await asyncio.sleep(backoff.next())
+        wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), ctx.settings.outbox.poll_seconds)
+
+
+async def serve(ctx: Context) -> None:
+    """Run intake and the outbox until SIGTERM or SIGINT, then stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    wake = asyncio.Event()
+    tasks = [
+        asyncio.create_task(intake_loop(ctx, wake), name="intake"),
+        asyncio.create_task(outbox_loop(ctx, wake), name="outbox"),
+    ]
+    log.info(
+        "event=serve.started source=%s transport=%s",
+        ctx.settings.intake.source,
+        ctx.settings.smtp.transport,
+    )
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+    stopper.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    for task in done:
+        if task is not stopper and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    log.info("event=serve.stopped")

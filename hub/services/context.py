@@ -1,0 +1,54 @@
+"""Everything a use case needs, built once from the settings and passed explicitly."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from hub.clock import Clock, SystemClock
+from hub.config import Settings
+from hub.crypto import keys
+from hub.crypto.indexes import Indexer
+from hub.crypto.sealing import Sealer
+from hub.store import migrate
+from hub.store.db import make_engine, make_sessions
+
+
+@dataclass
+class Context:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    sealer: Sealer
+    indexer: Indexer
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def initialise(settings: Settings) -> dict[str, str]:
+    """Create the key directory and keys (if missing) and migrate the database."""
+    fingerprints = keys.ensure(settings.hub.key_dir)
+    await asyncio.to_thread(migrate.upgrade, settings.database.url)
+    return fingerprints
+
+
+async def open_context(settings: Settings, clock: Clock | None = None) -> Context:
+    """Load keys and connect; the database must already be migrated (``init``)."""
+    ring = keys.load(settings.hub.key_dir)
+    engine = make_engine(settings.database.url)
+    return Context(
+        settings=settings,
+        clock=clock or SystemClock(),
+        engine=engine,
+        sessions=make_sessions(engine),
+        sealer=Sealer(ring),
+        indexer=Indexer(ring),
+    )

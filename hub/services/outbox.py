@@ -1,0 +1,230 @@
+"""The durable outbox: mail is a row first, a delivery second.
+
+A notice becomes a row in the same transaction as the decision behind it, with a unique
+dedupe key (so deciding twice queues once) and a Message-ID fixed at that moment (so the
+rare resend after a crash between the server's "250" and our commit is recognisable to
+any receiving system as the same message). Delivery claims rows with a lease: a sender
+that dies mid-way loses its claim when the lease runs out and another takes over.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.domain import notices as notice_texts
+from hub.domain.notices import Notice
+from hub.domain.retry import is_temporary, next_attempt
+from hub.services.context import Context
+from hub.store.models import OutboxMessage
+
+log = logging.getLogger("hub.outbox")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A message ready for the wire."""
+
+    outbox_id: int
+    sender: str
+    recipient: str
+    message: bytes
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    code: int | None = None
+    reply: str = ""
+
+    @property
+    def temporary(self) -> bool:
+        return not self.ok and is_temporary(self.code)
+
+
+class MailSender(Protocol):
+    """Delivers messages; one result per envelope, in order. Never raises for a single
+    message's failure: a refused or timed-out message is a result, not an exception."""
+
+    async def send_many(self, envelopes: list[Envelope]) -> list[SendResult]: ...
+
+
+def build_message(ctx: Context, notice: Notice, message_id: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = ctx.settings.smtp.from_address
+    msg["To"] = notice.recipient
+    msg["Subject"] = notice.subject
+    msg["Date"] = format_datetime(ctx.clock.now())
+    msg["Message-ID"] = message_id
+    # RFC 3834: tell auto-responders not to answer us, so no mail loop can start.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    if notice.in_reply_to:
+        msg["In-Reply-To"] = notice.in_reply_to
+        msg["References"] = notice.in_reply_to
+    msg.set_content(notice.body)
+    return msg.as_bytes()
+
+
+def recipient_tag(ctx: Context, address: str) -> str:
+    """A short keyed hash of an address, for dedupe keys (which are stored in clear)."""
+    return ctx.indexer.blind("recipient", address.strip().lower())[:20]
+
+
+async def enqueue(session: AsyncSession, ctx: Context, notice: Notice) -> bool:
+    """Queue a notice inside the caller's transaction. False if its key was queued before."""
+    domain = ctx.settings.smtp.from_address.rpartition("@")[2] or socket.getfqdn()
+    message_id = make_msgid(idstring="marrac", domain=domain)
+    now = ctx.clock.now()
+    values = dict(
+        dedupe_key=notice.dedupe_key,
+        kind=notice.kind,
+        subject_ref=notice.subject_ref,
+        message_id=message_id,
+        recipient_sealed=ctx.sealer.seal(notice.recipient.encode()),
+        message_sealed=ctx.sealer.seal(build_message(ctx, notice, message_id)),
+        state="pending",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    result = await session.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _claim(ctx: Context, limit: int) -> list[OutboxMessage]:
+    """Take up to ``limit`` due rows under a lease, in one short transaction."""
+    now = ctx.clock.now()
+    lease = now + timedelta(seconds=ctx.settings.outbox.lease_seconds)
+    due = or_(
+        (OutboxMessage.state == "pending") & (OutboxMessage.next_attempt_at <= now),
+        (OutboxMessage.state == "sending") & (OutboxMessage.lease_until < now),
+    )
+    async with ctx.sessions() as session, session.begin():
+        query = select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(limit)
+        if ctx.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = list((await session.scalars(query)).all())
+        for row in rows:
+            row.state = "sending"
+            row.lease_until = lease
+            row.attempts += 1
+        return rows
+
+
+async def deliver_due(ctx: Context, sender: MailSender, *, batch: int = 50) -> int:
+    """Send what is due now, batch by batch, until nothing is due. Returns mails sent."""
+    sent = 0
+    while True:
+        rows = await _claim(ctx, batch)
+        if not rows:
+            return sent
+        envelopes = []
+        for row in rows:
+            envelopes.append(
+                Envelope(
+                    outbox_id=row.id,
+                    sender=ctx.settings.smtp.from_address,
+                    recipient=ctx.sealer.open(row.recipient_sealed).decode(),
+                    message=ctx.sealer.open(row.message_sealed),
+                )
+            )
+        results = await sender.send_many(envelopes)
+        sent += await _settle(ctx, rows, results)
+        if any(r.temporary for r in results):
+            # The server is struggling: stop this round, the backoff decides when next.
+            return sent
+
+
+async def _settle(ctx: Context, rows: list[OutboxMessage], results: list[SendResult]) -> int:
+    now = ctx.clock.now()
+    cfg = ctx.settings.outbox
+    sent = 0
+    failed: list[OutboxMessage] = []
+    async with ctx.sessions() as session, session.begin():
+        for row, result in zip(rows, results, strict=True):
+            if result.ok:
+                values = dict(
+                    state="sent",
+                    sent_at=now,
+                    server_reply=result.reply[:2000],
+                    lease_until=None,
+                    last_error=None,
+                )
+                sent += 1
+                log.info(
+                    "event=outbox.sent id=%s kind=%s attempts=%s", row.id, row.kind, row.attempts
+                )
+            elif result.temporary and now - row.created_at < timedelta(hours=cfg.give_up_hours):
+                values = dict(
+                    state="pending",
+                    lease_until=None,
+                    last_error=f"temporary: {result.code} {result.reply}"[:2000],
+                    next_attempt_at=next_attempt(
+                        row.attempts, now, cfg.backoff_first_seconds, cfg.backoff_max_seconds
+                    ),
+                )
+                log.warning(
+                    "event=outbox.retry id=%s kind=%s code=%s attempts=%s",
+                    row.id,
+                    row.kind,
+                    result.code,
+                    row.attempts,
+                )
+            else:
+                kind = "permanent" if not result.temporary else "gave up after retries"
+                values = dict(
+                    state="failed",
+                    lease_until=None,
+                    last_error=f"{kind}: {result.code} {result.reply}"[:2000],
+                )
+                log.error(
+                    "event=outbox.failed id=%s kind=%s code=%s reason=%s",
+                    row.id,
+                    row.kind,
+                    result.code,
+                    kind,
+                )
+                failed.append(row)
+            # Only the lease holder settles: a row taken over after lease expiry is not
+            # overwritten by a late original sender.
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id, OutboxMessage.state == "sending")
+                .values(**values)
+            )
+        for row in failed:
+            if row.kind.startswith("alert:delivery-failed"):
+                continue  # never alert about a failed alert about a failure
+            for leader in ctx.settings.alerts.team_leaders:
+                await enqueue(
+                    session,
+                    ctx,
+                    notice_texts.Notice(
+                        kind="alert:delivery-failed",
+                        recipient=leader,
+                        subject=f"[MARRAC] Mail could not be delivered ({row.kind})",
+                        body=(
+                            f"Outgoing mail {row.id} ({row.kind}, case {row.subject_ref or '-'})"
+                            " was refused or could not be delivered in time.\n\n"
+                            "See it with: marrac-hub outbox list --failed\n"
+                        ),
+                        dedupe_key=f"alert:delivery-failed:{row.id}:{recipient_tag(ctx, leader)}",
+                        subject_ref=row.subject_ref,
+                    ),
+                )
+    return sent

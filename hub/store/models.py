@@ -1,0 +1,202 @@
+"""Tables. Personal data lives only in ``*_sealed`` columns (SecretBox ciphertext).
+
+Plain columns hold what the hub must search, sort or count without the data key:
+references, states, times, keyed hashes. A column that could carry a name, address or
+free text is sealed, whatever it is called.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which has no time zones) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the hub stores UTC-aware times only")
+        from datetime import UTC
+
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        from datetime import UTC
+
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite autoincrement needs INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class MailboxState(Base):
+    """Per mailbox: the UIDVALIDITY seen and the highest UID committed (RFC 3501 2.3.1.1)."""
+
+    __tablename__ = "mailbox_state"
+    mailbox: Mapped[str] = mapped_column(String(300), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InboundMessage(Base):
+    """Every message intake ever read, whatever became of it."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("source_key", name="uq_inbound_messages_source_key"),
+        UniqueConstraint("dedupe_key", name="uq_inbound_messages_dedupe_key"),
+        Index("ix_inbound_messages_outcome_received", "outcome", "received_at"),
+        Index("ix_inbound_messages_message_id_hash", "message_id_hash"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Where it came from: "imap:<mailbox>:<uidvalidity>:<uid>" or "maildir:<name>".
+    source_key: Mapped[str] = mapped_column(String(400))
+    mailbox: Mapped[str] = mapped_column(String(300))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    # SHA-256 of the Message-ID (or of "" when there is none) and of the raw bytes.
+    message_id_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # message_id_hash + content_hash for the first copy of a message; NULL for copies.
+    dedupe_key: Mapped[str | None] = mapped_column(String(130))
+    size: Mapped[int] = mapped_column(BigInteger)
+    raw_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Sender, subject, Message-ID, auth results: sealed, they can name people.
+    meta_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # case | triage | duplicate | quarantine | machine
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(300))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_status_received", "status", "received_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ref: Mapped[str | None] = mapped_column(String(40), unique=True)
+    # open | needs-triage (later: allocated, closed ...)
+    status: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    force_reference: Mapped[str | None] = mapped_column(String(100))
+    risk_level: Mapped[str | None] = mapped_column(String(40))
+    division: Mapped[str | None] = mapped_column(String(100))
+    area: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(20))
+    repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    linked_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Problems are written without personal data ("victim date of birth missing").
+    problems: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Referrer, incident, summary, forwarding sender, attachment list: sealed JSON.
+    details_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    coordinator: Mapped[str | None] = mapped_column(String(320))
+
+
+class Person(Base):
+    """One ME of one case; everything that identifies them is sealed."""
+
+    __tablename__ = "persons"
+    __table_args__ = (Index("ix_persons_identity_index", "identity_index"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    ordinal: Mapped[int] = mapped_column(Integer, default=0)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # Keyed HMAC of normalised name + date of birth; NULL when either is unknown.
+    identity_index: Mapped[str | None] = mapped_column(String(64))
+
+
+class OutboxMessage(Base):
+    """Mail waiting to go out: written in the transaction that decided to send it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
+        Index("ix_outbox_state_next_attempt", "state", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # e.g. "ack:<inbound id>:<recipient hash>", "alert:new-case:<case ref>:<recipient hash>"
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    subject_ref: Mapped[str | None] = mapped_column(String(40))
+    # The Message-ID is generated once and kept, so a resend is recognisable as such.
+    message_id: Mapped[str] = mapped_column(String(200))
+    recipient_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    message_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # pending | sending | sent | failed
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    server_reply: Mapped[str | None] = mapped_column(Text)
+
+
+class ParkedItem(Base):
+    """Work that failed unexpectedly, kept with where and why, for `parked retry`."""
+
+    __tablename__ = "parked"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stage: Mapped[str] = mapped_column(String(40))
+    item_key: Mapped[str] = mapped_column(String(400))
+    error: Mapped[str] = mapped_column(Text)
+    payload_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # parked | retried | resolved
+    state: Mapped[str] = mapped_column(String(10), default="parked")
+    retried_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """An append-only hash chain of who did what to which record."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(60))
+    object_ref: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
