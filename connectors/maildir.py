@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from connectors.mailbox import Settled
@@ -85,8 +86,11 @@ class MaildirSender:
         self.path = path
         ensure_maildir(path)
 
-    async def send_many(self, envelopes: list[Envelope]) -> list[SendResult]:
-        results = []
+    async def send_many(
+        self,
+        envelopes: list[Envelope],
+        on_result: Callable[[Envelope, SendResult], Awaitable[None]],
+    ) -> None:
         for env in envelopes:
             # The outbox id makes the file name stable: a resend overwrites, never doubles.
             name = f"outbox-{env.outbox_id:08d}"
@@ -94,5 +98,4 @@ class MaildirSender:
             tmp = self.path / "tmp" / name
             tmp.write_bytes(f"X-Envelope-To: {env.recipient}\r\n".encode() + env.message)
             os.replace(tmp, self.path / "new" / name)
-            results.append(SendResult(ok=True, code=250, reply="written to maildir"))
-        return results
+            await on_result(env, SendResult(ok=True, code=250, reply="written to maildir"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 
 import aiosmtplib
 
@@ -17,6 +18,7 @@ from hub.config import SmtpSettings
 from hub.services.outbox import Envelope, SendResult
 
 log = logging.getLogger("connectors.smtp")
+OnResult = Callable[[Envelope, SendResult], Awaitable[None]]
 
 
 def _tls(settings: SmtpSettings) -> ssl.SSLContext:
@@ -42,8 +44,13 @@ class SmtpSender:
             timeout=s.timeout_seconds,
         )
 
-    async def send_many(self, envelopes: list[Envelope]) -> list[SendResult]:
+    async def send_many(self, envelopes: list[Envelope], on_result: OnResult) -> None:
         results: list[SendResult] = []
+
+        async def report(env: Envelope, result: SendResult) -> None:
+            results.append(result)
+            await on_result(env, result)
+
         client = self._client()
         try:
             await client.connect()
@@ -53,24 +60,28 @@ class SmtpSender:
             log.warning(
                 "event=smtp.connect_refused code=%s temporary=%s", exc.code, 400 <= exc.code < 500
             )
-            return [SendResult(False, exc.code, exc.message[:500])] * len(envelopes)
+            for env in envelopes:
+                await report(env, SendResult(False, exc.code, exc.message[:500]))
+            return
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             log.warning("event=smtp.unreachable error=%s temporary=True", type(exc).__name__)
-            return [SendResult(False, None, type(exc).__name__)] * len(envelopes)
+            for env in envelopes:
+                await report(env, SendResult(False, None, type(exc).__name__))
+            return
         try:
             for env in envelopes:
                 try:
                     errors, reply = await client.sendmail(env.sender, [env.recipient], env.message)
                     if errors:
                         code, text = next(iter(errors.values()))
-                        results.append(SendResult(False, code, text[:500]))
+                        await report(env, SendResult(False, code, text[:500]))
                     else:
-                        results.append(SendResult(True, 250, reply[:500]))
+                        await report(env, SendResult(True, 250, reply[:500]))
                 except aiosmtplib.SMTPRecipientsRefused as exc:
                     first = exc.recipients[0]
-                    results.append(SendResult(False, first.code, first.message[:500]))
+                    await report(env, SendResult(False, first.code, first.message[:500]))
                 except aiosmtplib.SMTPResponseException as exc:
-                    results.append(SendResult(False, exc.code, exc.message[:500]))
+                    await report(env, SendResult(False, exc.code, exc.message[:500]))
                     if exc.code == 421:
                         break  # the server is closing the connection
                     try:
@@ -79,13 +90,10 @@ class SmtpSender:
                         break
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     log.warning("event=smtp.dropped error=%s temporary=True", type(exc).__name__)
-                    results.append(SendResult(False, None, type(exc).__name__))
+                    await report(env, SendResult(False, None, type(exc).__name__))
                     break
         finally:
             try:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 client.close()
-        # Whatever the server never saw is a temporary failure.
-        results += [SendResult(False, None, "not attempted")] * (len(envelopes) - len(results))
-        return results

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -52,10 +53,17 @@ class SendResult:
 
 
 class MailSender(Protocol):
-    """Delivers messages; one result per envelope, in order. Never raises for a single
-    message's failure: a refused or timed-out message is a result, not an exception."""
+    """Delivers messages. Never raises for a single message's failure: a refused or
+    timed-out message is a result, not an exception."""
 
-    async def send_many(self, envelopes: list[Envelope]) -> list[SendResult]: ...
+    async def send_many(
+        self,
+        envelopes: list[Envelope],
+        on_result: Callable[[Envelope, SendResult], Awaitable[None]],
+    ) -> None:
+        """Send in order, awaiting ``on_result`` after each message before the next. May
+        stop early (connection lost): envelopes without a result were never sent."""
+        ...
 
 
 def build_message(ctx: Context, notice: Notice, message_id: str) -> bytes:
@@ -126,90 +134,110 @@ async def _claim(ctx: Context, limit: int) -> list[OutboxMessage]:
         return rows
 
 
+Settle = Callable[[Envelope, SendResult], Awaitable[None]]
+
+
 async def deliver_due(ctx: Context, sender: MailSender, *, batch: int = 50) -> int:
-    """Send what is due now, batch by batch, until nothing is due. Returns mails sent."""
+    """Send what is due now, batch by batch, until nothing is due. Returns mails sent.
+
+    Each message is settled (its own commit) as soon as the server answers it, so a
+    crash can resend at most the one message in flight, with its original Message-ID.
+    """
     sent = 0
     while True:
         rows = await _claim(ctx, batch)
         if not rows:
             return sent
-        envelopes = []
-        for row in rows:
-            envelopes.append(
-                Envelope(
-                    outbox_id=row.id,
-                    sender=ctx.settings.smtp.from_address,
-                    recipient=ctx.sealer.open(row.recipient_sealed).decode(),
-                    message=ctx.sealer.open(row.message_sealed),
-                )
+        by_id = {row.id: row for row in rows}
+        envelopes = [
+            Envelope(
+                outbox_id=row.id,
+                sender=ctx.settings.smtp.from_address,
+                recipient=ctx.sealer.open(row.recipient_sealed).decode(),
+                message=ctx.sealer.open(row.message_sealed),
             )
-        results = await sender.send_many(envelopes)
-        sent += await _settle(ctx, rows, results)
-        if any(r.temporary for r in results):
-            # The server is struggling: stop this round, the backoff decides when next.
+            for row in rows
+        ]
+        settled: list[SendResult] = []
+
+        async def settle(
+            envelope: Envelope,
+            result: SendResult,
+            settled: list[SendResult] = settled,
+            by_id: dict[int, OutboxMessage] = by_id,
+        ) -> None:
+            settled.append(result)
+            await _settle(ctx, by_id[envelope.outbox_id], result)
+
+        await sender.send_many(envelopes, settle)
+        sent += sum(r.ok for r in settled)
+        if len(settled) < len(rows) or any(r.temporary for r in settled):
+            # The server is struggling: release what it never saw and let backoff decide.
+            unsent = [row for row in rows if row.id not in _ids(envelopes[: len(settled)])]
+            for row in unsent:
+                await _settle(ctx, row, SendResult(False, None, "not attempted"))
             return sent
 
 
-async def _settle(ctx: Context, rows: list[OutboxMessage], results: list[SendResult]) -> int:
+def _ids(envelopes: list[Envelope]) -> set[int]:
+    return {e.outbox_id for e in envelopes}
+
+
+async def _settle(ctx: Context, row: OutboxMessage, result: SendResult) -> None:
+    """Record one message's fate in its own transaction."""
     now = ctx.clock.now()
     cfg = ctx.settings.outbox
-    sent = 0
-    failed: list[OutboxMessage] = []
     async with ctx.sessions() as session, session.begin():
-        for row, result in zip(rows, results, strict=True):
-            if result.ok:
-                values = dict(
-                    state="sent",
-                    sent_at=now,
-                    server_reply=result.reply[:2000],
-                    lease_until=None,
-                    last_error=None,
-                )
-                sent += 1
-                log.info(
-                    "event=outbox.sent id=%s kind=%s attempts=%s", row.id, row.kind, row.attempts
-                )
-            elif result.temporary and now - row.created_at < timedelta(hours=cfg.give_up_hours):
-                values = dict(
-                    state="pending",
-                    lease_until=None,
-                    last_error=f"temporary: {result.code} {result.reply}"[:2000],
-                    next_attempt_at=next_attempt(
-                        row.attempts, now, cfg.backoff_first_seconds, cfg.backoff_max_seconds
-                    ),
-                )
-                log.warning(
-                    "event=outbox.retry id=%s kind=%s code=%s attempts=%s",
-                    row.id,
-                    row.kind,
-                    result.code,
-                    row.attempts,
-                )
-            else:
-                kind = "permanent" if not result.temporary else "gave up after retries"
-                values = dict(
-                    state="failed",
-                    lease_until=None,
-                    last_error=f"{kind}: {result.code} {result.reply}"[:2000],
-                )
-                log.error(
-                    "event=outbox.failed id=%s kind=%s code=%s reason=%s",
-                    row.id,
-                    row.kind,
-                    result.code,
-                    kind,
-                )
-                failed.append(row)
-            # Only the lease holder settles: a row taken over after lease expiry is not
-            # overwritten by a late original sender.
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id, OutboxMessage.state == "sending")
-                .values(**values)
+        failed = False
+        if result.ok:
+            values: dict[str, Any] = dict(
+                state="sent",
+                sent_at=now,
+                server_reply=result.reply[:2000],
+                lease_until=None,
+                last_error=None,
             )
-        for row in failed:
-            if row.kind.startswith("alert:delivery-failed"):
-                continue  # never alert about a failed alert about a failure
+            log.info("event=outbox.sent id=%s kind=%s attempts=%s", row.id, row.kind, row.attempts)
+        elif result.temporary and now - row.created_at < timedelta(hours=cfg.give_up_hours):
+            values = dict(
+                state="pending",
+                lease_until=None,
+                last_error=f"temporary: {result.code} {result.reply}"[:2000],
+                next_attempt_at=next_attempt(
+                    row.attempts, now, cfg.backoff_first_seconds, cfg.backoff_max_seconds
+                ),
+            )
+            log.warning(
+                "event=outbox.retry id=%s kind=%s code=%s attempts=%s temporary=True",
+                row.id,
+                row.kind,
+                result.code,
+                row.attempts,
+            )
+        else:
+            why = "gave up after retries" if result.temporary else "permanent"
+            values = dict(
+                state="failed",
+                lease_until=None,
+                last_error=f"{why}: {result.code} {result.reply}"[:2000],
+            )
+            log.error(
+                "event=outbox.failed id=%s kind=%s code=%s reason=%s temporary=False",
+                row.id,
+                row.kind,
+                result.code,
+                why,
+            )
+            failed = True
+        # Only the lease holder settles: a row another process took over after the lease
+        # ran out is not overwritten by this late sender.
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id, OutboxMessage.state == "sending")
+            .values(**values)
+        )
+        if failed and not row.kind.startswith("alert:delivery-failed"):
+            # Never alert about a failed alert about a failure: no loops.
             for leader in ctx.settings.alerts.team_leaders:
                 await enqueue(
                     session,
@@ -220,11 +248,9 @@ async def _settle(ctx: Context, rows: list[OutboxMessage], results: list[SendRes
                         subject=f"[MARRAC] Mail could not be delivered ({row.kind})",
                         body=(
                             f"Outgoing mail {row.id} ({row.kind}, case {row.subject_ref or '-'})"
-                            " was refused or could not be delivered in time.\n\n"
-                            "See it with: marrac-hub outbox list --failed\n"
+                            " was refused or could not be delivered in time.\n"
                         ),
                         dedupe_key=f"alert:delivery-failed:{row.id}:{recipient_tag(ctx, leader)}",
                         subject_ref=row.subject_ref,
                     ),
                 )
-    return sent

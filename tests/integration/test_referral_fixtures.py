@@ -1,0 +1,177 @@
+"""Every shared fixture through real SMTP -> Dovecot -> IMAP intake -> SMTP out, on SQLite
+and PostgreSQL, with the outcome the fixtures' README table states."""
+
+from __future__ import annotations
+
+import smtplib
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from connectors.imap import ImapSource
+from hub.runtime import drain, make_sender
+from hub.services import cases
+from hub.services.outbox import deliver_due
+from tests.support.hub import (
+    FIXTURES,
+    REFERRALS,
+    TEAM_LEADER,
+    make_settings,
+    start_context,
+)
+
+SCHEMAS = Path(__file__).parents[2] / "schemas"
+
+
+def submit(smtp_port: int, raw: bytes, to: str = REFERRALS) -> None:
+    """Hand a message to the test SMTP server, which delivers it into Dovecot."""
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+        client.sendmail("relay@hub.test", [to], raw)
+
+
+async def run_intake(settings: Any) -> Any:
+    ctx = await start_context(settings)
+    source = ImapSource(settings.intake)
+    try:
+        report = await drain(ctx, source)
+    finally:
+        await source.close()
+    await deliver_due(ctx, make_sender(settings))
+    return ctx, report
+
+
+async def test_every_shared_fixture_ends_as_its_readme_says(
+    mail_stack: Any, db_url: str, tmp_path: Path
+) -> None:
+    dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
+    # Given all ten fixtures delivered over SMTP into the referral mailbox, in order
+    names = sorted(p.name for p in (FIXTURES / "referrals").glob("*.eml"))
+    assert len(names) == 10
+    for name in names:
+        submit(smtp.port, (FIXTURES / "referrals" / name).read_bytes())
+    assert dovecot.count(REFERRALS) == 10
+    smtp.clear()
+
+    # When intake drains the mailbox and the outbox is delivered
+    settings = make_settings(tmp_path, db_url, imap_port=dovecot.imap_port, smtp_port=smtp.port)
+    ctx, report = await run_intake(settings)
+    try:
+        all_cases = await cases.list_cases(ctx, "test")
+        quarantined = await cases.list_inbound(ctx, "quarantine", "test")
+    finally:
+        await ctx.close()
+
+    # Then: nine cases (07 is quarantined), nothing left in the inbox
+    assert report.parked == 0
+    assert dovecot.count(REFERRALS, "INBOX") == 0
+    assert dovecot.count(REFERRALS, "Processed") == 9
+    assert dovecot.count(REFERRALS, "Quarantine") == 1
+    assert len(all_cases) == 9
+    schema = __import__("json").loads((SCHEMAS / "case.schema.json").read_text())
+    for case in all_cases:
+        jsonschema.validate(case, schema)
+    by_force = {c["force_reference"]: c for c in all_cases}
+
+    c01 = by_force["LC-20260312-0045"]
+    assert c01["status"] == "open" and c01["risk_level"] == "High"
+    assert c01["victim"]["name"] == "Emma Clarke"
+    assert c01["victim"]["date_of_birth"] == "1994-05-02"
+    assert c01["perpetrator"]["name"] == "Daniel Hughes"
+    assert len(c01["children"]) == 2
+    assert c01["repeat_of"] is None
+
+    c02 = by_force["LC-20260314-0102"]
+    assert c02["victim"]["name"] == "Zoë O’Brien" and c02["children"] == []
+
+    c03 = by_force["LC-20260315-0007"]
+    assert c03["victim"]["name"] == "Priya Natarajan"
+    assert "alert(" not in __import__("json").dumps(c03)
+
+    c04 = by_force["LC-20260316-0311"]
+    assert c04["source"] == "json"
+    assert (c04["victim"]["name"], c04["victim"]["date_of_birth"]) == ("Hannah Lowe", "1999-08-08")
+    assert len(c04["children"]) == 1
+
+    c05 = by_force["LC-20260317-0050"]
+    assert c05["status"] == "needs-triage"
+    assert "victim date of birth missing" in c05["problems"]
+    assert c05["perpetrator"] is None
+
+    c06 = by_force["LC-20260318-0019"]
+    assert c06["referrer"]["email"] == "lee.booth@lancashire.police.uk"
+    assert c06["forwarded_by"] == "r.patel@lancashire.police.uk"
+    assert c06["sender"] == "r.patel@lancashire.police.uk"
+
+    c08 = by_force["LC-20260402-0077"]
+    assert c08["repeat_of"] == c01["ref"]
+    assert c01["ref"] in c08["linked_cases"]
+
+    triage = [c for c in all_cases if c["status"] == "needs-triage"]
+    c09 = next(c for c in triage if c["force_reference"] is None and c["source"] == "none"
+               and not c["attachments"])
+    assert c09["problems"]
+    c10 = next(c for c in triage if any(a["filename"].endswith(".docx") for a in c["attachments"]))
+    assert c10["status"] == "needs-triage"
+
+    assert len(quarantined) == 1
+    assert quarantined[0]["sender"] == "someone@gmail.example"
+    assert "allowlist" in quarantined[0]["reason"]
+
+    # And the mail that went out: an acknowledgement per case to the allowed sender(s),
+    # an alert per case and one for the quarantine to the team leader, none to strangers.
+    to_leader = smtp.messages(to=TEAM_LEADER)
+    assert len(to_leader) == 10
+    assert sum("quarantined" in m["Subject"] for m in to_leader) == 1
+    assert not smtp.messages(to="someone@gmail.example")
+    acks = [m for m in smtp.messages() if m["Subject"].startswith("MARRAC referral received")]
+    # 06 was forwarded: both the sergeant and the original referrer are acknowledged.
+    assert len(acks) == 10
+    ack06 = {m["To"] for m in acks if "LC-20260318-0019" in m["Subject"]}
+    assert ack06 == {"r.patel@lancashire.police.uk", "lee.booth@lancashire.police.uk"}
+    for m in smtp.messages():
+        assert m["Auto-Submitted"] == "auto-generated"
+        assert "Emma" not in m.as_string()  # no personal data in mail
+
+    # The alert reaches the team leader's real mailbox too
+    assert dovecot.count(TEAM_LEADER) == 10
+
+
+async def test_running_intake_again_changes_nothing(
+    mail_stack: Any, db_url: str, tmp_path: Path
+) -> None:
+    dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
+    submit(smtp.port, (FIXTURES / "referrals" / "01-case-study.eml").read_bytes())
+    settings = make_settings(tmp_path, db_url, imap_port=dovecot.imap_port, smtp_port=smtp.port)
+    ctx, first = await run_intake(settings)
+    await ctx.close()
+    sent = len(smtp.messages())
+    # Put the very same bytes back (as a crash before the move would leave them)
+    dovecot.append(REFERRALS, (FIXTURES / "referrals" / "01-case-study.eml").read_bytes())
+    ctx, second = await run_intake(settings)
+    try:
+        assert first.outcomes == {"case": 1}
+        assert second.outcomes == {"duplicate": 1}
+        assert len(await cases.list_cases(ctx, "test")) == 1
+        assert len(await cases.list_inbound(ctx, "duplicate", "test")) == 1
+    finally:
+        await ctx.close()
+    assert len(smtp.messages()) == sent  # a duplicate is never answered
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+async def test_intake_speaks_tls_and_starttls_with_verification(
+    mail_stack: Any, tmp_path: Path, security: str
+) -> None:
+    dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
+    submit(smtp.port, (FIXTURES / "referrals" / "02-cp1252-quoted-printable.eml").read_bytes())
+    port = dovecot.imaps_port if security == "tls" else dovecot.imap_port
+    settings = make_settings(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db", imap_port=port, smtp_port=smtp.port,
+        intake={"imap_security": security, "imap_host": "localhost",
+                "ca_file": str(dovecot.ca_file)},
+    )
+    ctx, report = await run_intake(settings)
+    await ctx.close()
+    assert report.outcomes == {"case": 1}
