@@ -18,7 +18,11 @@ REPEAT_WINDOW = timedelta(days=365)
 def normalise_name(name: str) -> str:
     """Case-, accent-, punctuation- and spacing-insensitive form of a name."""
     decomposed = unicodedata.normalize("NFKD", name)
-    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    # Drop accents and invisible format characters (zero-width joiners, BOMs, direction
+    # overrides), which would otherwise let the same person escape matching.
+    letters = "".join(
+        c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cf"
+    )
     cleaned = "".join(c if c.isalnum() else " " for c in letters.casefold())
     return " ".join(cleaned.split())
 

@@ -264,6 +264,45 @@ async def _note_uid(session: AsyncSession, ctx: Context, item: InboundItem) -> N
         state.last_uid, state.updated_at = item.uid, now
 
 
+# Header fields that each hop adds on delivery (RFC 5321 4.4 trace fields and their
+# vendor cousins): two deliveries of the same message differ only in these.
+TRACE_FIELDS = (
+    b"received:",
+    b"return-path:",
+    b"delivered-to:",
+    b"x-original-to:",
+    b"authentication-results:",
+    b"arc-",
+    b"x-spam",
+    b"x-virus",
+    b"x-ms-exchange-organization",
+    b"x-envelope-",
+    b"x-delivered",
+)
+
+
+def content_fingerprint(raw: bytes) -> str:
+    """SHA-256 of a message minus its trace header fields, so that the same message
+    delivered twice (with new Received lines) is recognised as the same."""
+    cut = -1
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        found = raw.find(sep)
+        if found != -1 and (cut == -1 or found < cut):
+            cut = found
+    head, body = (raw[:cut], raw[cut:]) if cut != -1 else (raw, b"")
+    kept: list[bytes] = []
+    skipping = False
+    for line in head.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t"):  # a folded continuation belongs to the field above
+            if not skipping:
+                kept.append(line)
+            continue
+        skipping = line.lower().startswith(TRACE_FIELDS)
+        if not skipping:
+            kept.append(line)
+    return hashlib.sha256(b"".join(kept) + body).hexdigest()
+
+
 def _message_id_hash(message_id: str | None) -> str:
     return hashlib.sha256((message_id or "").strip().encode()).hexdigest()
 
@@ -286,7 +325,7 @@ async def ingest(ctx: Context, item: InboundItem) -> IngestResult:
 async def _ingest_once(
     ctx: Context, item: InboundItem, parsed: ParsedMail, oversized: bool
 ) -> IngestResult:
-    content_hash = hashlib.sha256(item.raw).hexdigest()
+    content_hash = content_fingerprint(item.raw)
     mid_hash = _message_id_hash(parsed.message_id)
     dedupe_key = f"{mid_hash}:{content_hash}"
     now = ctx.clock.now()

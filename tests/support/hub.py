@@ -46,8 +46,12 @@ def settings_dict(
             "security": "plain",
             "timeout_seconds": 5,
         },
-        "outbox": {"lease_seconds": 3, "backoff_first_seconds": 0.2, "backoff_max_seconds": 1,
-                   "poll_seconds": 0.5},
+        "outbox": {
+            "lease_seconds": 3,
+            "backoff_first_seconds": 0.2,
+            "backoff_max_seconds": 1,
+            "poll_seconds": 0.5,
+        },
         "alerts": {"team_leaders": [TEAM_LEADER]},
     }
     for name, values in sections.items():

@@ -41,3 +41,7 @@ def test_the_latest_matching_pair_is_the_one_repeated() -> None:
     old = EarlierCase(1, "MR-2026-000001", NOW - timedelta(days=100), True, True)
     new = EarlierCase(2, "MR-2026-000002", NOW - timedelta(days=10), True, True)
     assert decide_repeat([new, old], NOW).repeat_of == new
+
+
+def test_invisible_characters_do_not_hide_a_person() -> None:
+    assert normalise_name("Emma\u200b Cla\u200drke\ufeff") == normalise_name("Emma Clarke")
