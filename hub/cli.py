@@ -12,14 +12,13 @@ import argparse
 import asyncio
 import getpass
 import json
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from hub import __version__
+from hub import __version__, logs
 from hub.config import ConfigError, Settings, default_path, load
 from hub.crypto.keys import KeyFileError
 from hub.services import cases, parked
@@ -335,14 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # Third-party loggers can echo protocol data (addresses, subjects): keep them quiet.
-    for noisy in ("imapclient", "aiosmtplib", "sqlalchemy", "alembic", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure(verbose=args.verbose)
     try:
         settings = load(args.config or default_path())
     except ConfigError as exc:

@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from connectors.imap import ImapSource
+from hub import logs
 from hub.runtime import drain, make_sender
 from hub.services import cases
 from hub.services.outbox import deliver_due
@@ -66,6 +67,7 @@ async def ingest_canary(mail_stack: Any, settings: Any) -> None:
 async def test_canary_never_in_plaintext_on_sqlite_logs_or_temp(
     mail_stack: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    logs.quiet_libraries()  # as `marrac-hub -v` sets up logging: our DEBUG lines
     caplog.set_level(logging.DEBUG)
     started = time.time() - 1
     db = tmp_path / "hub.db"
@@ -88,6 +90,7 @@ async def test_canary_never_in_plaintext_on_sqlite_logs_or_temp(
 async def test_canary_never_in_plaintext_in_postgresql(
     mail_stack: Any, tmp_path: Path, postgres_db: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    logs.quiet_libraries()
     caplog.set_level(logging.DEBUG)
     settings = make_settings(tmp_path, postgres_db, imap_port=mail_stack.dovecot.imap_port,
                              smtp_port=mail_stack.smtp.port)
