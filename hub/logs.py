@@ -8,8 +8,17 @@ import logging
 import sys
 
 # Loggers that see message bodies, addresses or SQL parameters.
-QUIET = ("imapclient", "aiosmtplib", "aiosqlite", "asyncpg", "sqlalchemy", "alembic",
-         "asyncio", "mail.log", "apscheduler")
+QUIET = (
+    "imapclient",
+    "aiosmtplib",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "alembic",
+    "asyncio",
+    "mail.log",
+    "apscheduler",
+)
 
 
 def configure(verbose: bool = False) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ from hub.services import parked
 from hub.services.context import Context
 from hub.services.intake import InboundItem, IngestResult, ingest
 from hub.services.outbox import MailSender, deliver_due
+from hub.store.leadership import Leadership
 
 log = logging.getLogger("hub.runtime")
 
@@ -109,30 +111,50 @@ class Backoff:
         self.delay = 0.5
 
 
+async def lead(ctx: Context, leadership: Leadership) -> None:
+    """Wait until this process is the mailbox's intake leader."""
+    announced = False
+    while not await leadership.try_acquire():
+        if not announced:
+            log.info("event=intake.standby reason=another process leads this mailbox")
+            announced = True
+        await asyncio.sleep(min(ctx.settings.intake.poll_seconds, 2.0))
+    log.info("event=intake.leading")
+
+
 async def intake_loop(ctx: Context, outbox_wake: asyncio.Event) -> None:
+    """Lead the mailbox, drain it, wait for mail; on an outage back off and reconnect."""
     backoff = Backoff(ctx.settings.intake.reconnect_max_seconds)
-    while True:
-        source = make_source(ctx.settings)
-        try:
-            while True:
-                report = await drain(ctx, source, outbox_wake)
-                if report.total:
-                    log.info(
-                        "event=intake.drained %s parked=%d",
-                        " ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items())),
-                        report.parked,
-                    )
-                backoff.reset()
-                await source.wait_for_mail(ctx.settings.intake.poll_seconds)
-        except UNAVAILABLE as exc:
-            delay = backoff.next()
-            log.warning(
-                "event=intake.unavailable error=%s retry_in=%.1fs", type(exc).__name__, delay
-            )
-            await asyncio.sleep(delay)
-        finally:
-            with contextlib.suppress(Exception):
-                await source.close()
+    name = make_source(ctx.settings).name
+    leadership = Leadership(ctx.engine, ctx.settings.hub.data_dir, name)
+    try:
+        while True:
+            source = make_source(ctx.settings)
+            try:
+                await lead(ctx, leadership)
+                while True:
+                    report = await drain(ctx, source, outbox_wake)
+                    if report.total:
+                        log.info(
+                            "event=intake.drained %s parked=%d",
+                            " ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items())),
+                            report.parked,
+                        )
+                    backoff.reset()
+                    await source.wait_for_mail(ctx.settings.intake.poll_seconds)
+            except UNAVAILABLE as exc:
+                delay = backoff.next()
+                log.warning(
+                    "event=intake.unavailable error=%s retry_in=%.1fs", type(exc).__name__, delay
+                )
+                # A database outage may have taken the leader's lock connection with it.
+                await leadership.release()
+                await asyncio.sleep(delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await source.close()
+    finally:
+        await leadership.release()
 
 
 async def outbox_loop(ctx: Context, wake: asyncio.Event) -> None:
@@ -162,7 +184,8 @@ async def serve(ctx: Context) -> None:
         asyncio.create_task(outbox_loop(ctx, wake), name="outbox"),
     ]
     log.info(
-        "event=serve.started source=%s transport=%s",
+        "event=serve.started pid=%d source=%s transport=%s",
+        os.getpid(),
         ctx.settings.intake.source,
         ctx.settings.smtp.transport,
     )

@@ -21,8 +21,14 @@ from tests.support.hub import REFERRALS, make_settings, start_context
 from tests.support.referrals import referral
 
 CANARY = "Zebulon Quixcanary"
-NEEDLES = [CANARY.encode(), CANARY.lower().encode(), CANARY.encode("utf-16-le"),
-           CANARY.encode().hex().encode(), b"Quixcanary", b"quixcanary"]
+NEEDLES = [
+    CANARY.encode(),
+    CANARY.lower().encode(),
+    CANARY.encode("utf-16-le"),
+    CANARY.encode().hex().encode(),
+    b"Quixcanary",
+    b"quixcanary",
+]
 
 
 def leaks(data: bytes) -> list[bytes]:
@@ -71,9 +77,12 @@ async def test_canary_never_in_plaintext_on_sqlite_logs_or_temp(
     caplog.set_level(logging.DEBUG)
     started = time.time() - 1
     db = tmp_path / "hub.db"
-    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{db}",
-                             imap_port=mail_stack.dovecot.imap_port,
-                             smtp_port=mail_stack.smtp.port)
+    settings = make_settings(
+        tmp_path,
+        f"sqlite+aiosqlite:///{db}",
+        imap_port=mail_stack.dovecot.imap_port,
+        smtp_port=mail_stack.smtp.port,
+    )
     await ingest_canary(mail_stack, settings)
     files = [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
     assert db.exists()
@@ -83,8 +92,10 @@ async def test_canary_never_in_plaintext_on_sqlite_logs_or_temp(
     assert not leaks(caplog.text.encode()), "canary in the logs"
     assert scan_tree(tmp_path, started) == []
     # Temporary files anywhere under the temp dir, except the mail server's own store
-    assert scan_tree(Path(tempfile.gettempdir()), started,
-                     skip=(Path(mail_stack.dovecot.base_dir),)) == []
+    assert (
+        scan_tree(Path(tempfile.gettempdir()), started, skip=(Path(mail_stack.dovecot.base_dir),))
+        == []
+    )
 
 
 async def test_canary_never_in_plaintext_in_postgresql(
@@ -92,13 +103,19 @@ async def test_canary_never_in_plaintext_in_postgresql(
 ) -> None:
     logs.quiet_libraries()
     caplog.set_level(logging.DEBUG)
-    settings = make_settings(tmp_path, postgres_db, imap_port=mail_stack.dovecot.imap_port,
-                             smtp_port=mail_stack.smtp.port)
+    settings = make_settings(
+        tmp_path,
+        postgres_db,
+        imap_port=mail_stack.dovecot.imap_port,
+        smtp_port=mail_stack.smtp.port,
+    )
     await ingest_canary(mail_stack, settings)
     conn = await asyncpg.connect(postgres_db.replace("postgresql+asyncpg", "postgresql"))
     try:
-        tables = [r["tablename"] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
         assert "persons" in tables
         for table in tables:
             rows = await conn.fetch(f'SELECT t::text AS row FROM "{table}" t')

@@ -31,14 +31,24 @@ ROOT = Path(__file__).parents[2]
 
 def start_hub(config: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "serve", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("ab"),
-        stdin=subprocess.DEVNULL,
-        env=env,
-        cwd=ROOT,
-    )
+    with log.open("ab") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "serve", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+        )
+
+
+def wait_started(log: Path, *procs: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Wait until these hubs have logged that they serve (their SIGTERM handler is set)."""
+    deadline = time.monotonic() + timeout
+    while not all(f"event=serve.started pid={p.pid} " in log.read_text() for p in procs):
+        if time.monotonic() > deadline:
+            raise AssertionError("hub did not start:\n" + log.read_text()[-2000:])
+        time.sleep(0.05)
 
 
 async def snapshot(config: Path) -> dict[str, Any]:
@@ -47,9 +57,11 @@ async def snapshot(config: Path) -> dict[str, Any]:
         async with ctx.sessions() as s, s.begin():
             refs = (await s.scalars(select(Case.force_reference))).all()
             states = dict(
-                (await s.execute(
-                    select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
-                )).all()
+                (
+                    await s.execute(
+                        select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
+                    )
+                ).all()
             )
             mids = (await s.scalars(select(OutboxMessage.message_id))).all()
         return {"refs": list(refs), "outbox": states, "message_ids": list(mids)}
@@ -69,8 +81,10 @@ async def wait_settled(config: Path, dovecot: Any, expected: int, timeout: float
         if done:
             return snap
         if time.monotonic() > deadline:
-            raise AssertionError(f"not settled after {timeout}s: {snap['outbox']}, "
-                                 f"{len(snap['refs'])} cases, inbox {dovecot.count(REFERRALS)}")
+            raise AssertionError(
+                f"not settled after {timeout}s: {snap['outbox']}, "
+                f"{len(snap['refs'])} cases, inbox {dovecot.count(REFERRALS)}"
+            )
         time.sleep(0.2)
 
 
@@ -102,8 +116,12 @@ async def test_sigkill_during_intake_on_sqlite_loses_and_doubles_nothing(
     mail_stack: Any, tmp_path: Path
 ) -> None:
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
-    raw = settings_dict(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db",
-                        imap_port=dovecot.imap_port, smtp_port=smtp.port)
+    raw = settings_dict(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
+        imap_port=dovecot.imap_port,
+        smtp_port=smtp.port,
+    )
     raw["intake"]["batch_size"] = 3
     config = write_config(tmp_path / "hub.toml", raw)
     await initialise(load(config, env={}))
@@ -125,6 +143,7 @@ async def test_sigkill_during_intake_on_sqlite_loses_and_doubles_nothing(
         kills += 1
     # When a last hub runs until all is settled and stops cleanly
     proc = start_hub(config, log)
+    wait_started(log, proc)
     try:
         snap = await wait_settled(config, dovecot, total)
     finally:
@@ -166,6 +185,7 @@ async def test_two_hubs_on_postgresql_killed_at_random_lose_and_double_nothing(
             hubs[victim] = start_hub(config, log)
         # When both run on until everything has settled
         snap = await wait_settled(config, dovecot, total)
+        wait_started(log, *hubs)
     finally:
         codes = [stop(h) for h in hubs]
     assert codes == [0, 0], log.read_text()[-3000:]

@@ -25,8 +25,10 @@ async def test_every_hostile_mail_gets_an_outcome_and_the_poller_survives(
     mails = corpus()
     assert len(mails) >= 40
     settings = make_settings(
-        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db",
-        imap_port=dovecot.imap_port, smtp_port=smtp.port,
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
+        imap_port=dovecot.imap_port,
+        smtp_port=smtp.port,
         intake={"poll_seconds": 1, "batch_size": 20},
     )
     ctx = await start_context(settings)

@@ -59,8 +59,12 @@ async def test_intake_resumes_by_itself_after_the_imap_server_comes_back(
     mail_stack: Any, tmp_path: Path
 ) -> None:
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
-    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db",
-                             imap_port=dovecot.imap_port, smtp_port=smtp.port)
+    settings = make_settings(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
+        imap_port=dovecot.imap_port,
+        smtp_port=smtp.port,
+    )
     ctx = await start_context(settings)
     async with running(ctx) as tasks:
         for n in range(3):
@@ -94,8 +98,12 @@ async def test_mail_waits_in_the_outbox_while_smtp_is_down_and_goes_once(
     mail_stack: Any, tmp_path: Path
 ) -> None:
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
-    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db",
-                             imap_port=dovecot.imap_port, smtp_port=smtp.port)
+    settings = make_settings(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
+        imap_port=dovecot.imap_port,
+        smtp_port=smtp.port,
+    )
     ctx = await start_context(settings)
     smtp.stop()
     try:
@@ -121,8 +129,12 @@ async def test_connections_cut_mid_transfer_lose_and_double_nothing(
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
     imap_proxy = FaultProxy("127.0.0.1", dovecot.imap_port)
     smtp_proxy = FaultProxy("127.0.0.1", smtp.port)
-    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db",
-                             imap_port=imap_proxy.port, smtp_port=smtp_proxy.port)
+    settings = make_settings(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
+        imap_port=imap_proxy.port,
+        smtp_port=smtp_proxy.port,
+    )
     ctx = await start_context(settings)
     try:
         # Given big referrals whose fetch is cut part-way, and an SMTP link cut mid-DATA

@@ -109,8 +109,11 @@ async def test_every_shared_fixture_ends_as_its_readme_says(
     assert c01["ref"] in c08["linked_cases"]
 
     triage = [c for c in all_cases if c["status"] == "needs-triage"]
-    c09 = next(c for c in triage if c["force_reference"] is None and c["source"] == "none"
-               and not c["attachments"])
+    c09 = next(
+        c
+        for c in triage
+        if c["force_reference"] is None and c["source"] == "none" and not c["attachments"]
+    )
     assert c09["problems"]
     c10 = next(c for c in triage if any(a["filename"].endswith(".docx") for a in c["attachments"]))
     assert c10["status"] == "needs-triage"
@@ -168,9 +171,15 @@ async def test_intake_speaks_tls_and_starttls_with_verification(
     submit(smtp.port, (FIXTURES / "referrals" / "02-cp1252-quoted-printable.eml").read_bytes())
     port = dovecot.imaps_port if security == "tls" else dovecot.imap_port
     settings = make_settings(
-        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db", imap_port=port, smtp_port=smtp.port,
-        intake={"imap_security": security, "imap_host": "localhost",
-                "ca_file": str(dovecot.ca_file)},
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
+        imap_port=port,
+        smtp_port=smtp.port,
+        intake={
+            "imap_security": security,
+            "imap_host": "localhost",
+            "ca_file": str(dovecot.ca_file),
+        },
     )
     ctx, report = await run_intake(settings)
     await ctx.close()
