@@ -24,7 +24,7 @@ from connectors.smtp import SmtpSender
 from hub.config import Settings
 from hub.services import parked
 from hub.services.context import Context
-from hub.services.intake import InboundItem, IngestResult, ingest
+from hub.services.intake import InboundItem, IngestResult, ingest, ingest_batch
 from hub.services.outbox import MailSender, deliver_due
 from hub.store.leadership import Leadership
 
@@ -84,13 +84,32 @@ async def handle(ctx: Context, item: InboundItem, report: DrainReport) -> Settle
 async def drain(
     ctx: Context, source: MailboxSource, on_batch: asyncio.Event | None = None
 ) -> DrainReport:
-    """Read the mailbox until it is empty: commit each message, then acknowledge."""
+    """Read the mailbox until it is empty: commit each batch, then acknowledge it.
+
+    A batch is committed in one transaction; if that fails for a reason of its own (not
+    an outage), its messages are retried one by one so that only the bad one is parked.
+    """
     report = DrainReport()
     while True:
         items = await source.fetch(ctx.settings.intake.batch_size)
         if not items:
             return report
-        settled = [await handle(ctx, item, report) for item in items]
+        try:
+            results = await ingest_batch(ctx, items)
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:  # noqa: BLE001 - fall back to one at a time
+            log.warning(
+                "event=intake.batch_failed size=%d error=%s", len(items), type(exc).__name__
+            )
+            settled = [await handle(ctx, item, report) for item in items]
+        else:
+            for result in results:
+                report.add(result)
+            settled = [
+                Settled(item, "quarantine" if r.quarantined else "processed")
+                for item, r in zip(items, results, strict=True)
+            ]
         await source.acknowledge(settled)
         if on_batch is not None:
             on_batch.set()

@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.store.db import advisory_xact_lock
@@ -54,6 +54,34 @@ async def record(
     session.add(event)
     await session.flush()
     return event
+
+
+async def record_many(
+    session: AsyncSession, at: datetime, events: list[tuple[str, str, str, dict[str, Any]]]
+) -> None:
+    """Append several events (actor, action, object_ref, detail) in one statement: the
+    chain is computed in memory under the same lock as :func:`record`."""
+    if not events:
+        return
+    await advisory_xact_lock(session, "audit-chain")
+    last = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    prev = last or GENESIS
+    rows = []
+    for actor, action, ref, detail in events:
+        digest = _digest(prev, at, actor, action, ref, detail)
+        rows.append(
+            dict(
+                at=at,
+                actor=actor,
+                action=action,
+                object_ref=ref,
+                detail=detail,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
+        prev = digest
+    await session.execute(insert(AuditEvent.__table__), rows)
 
 
 async def verify(session: AsyncSession) -> tuple[int, int | None]:
