@@ -29,6 +29,7 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+from holidays.version import __version__ as _HOLIDAYS_VERSION
 
 #: Nations the hub knows, mapped to the ``holidays`` UK subdivisions whose bank holidays
 #: close agencies there. England and Wales are one jurisdiction and share one list today;
@@ -46,8 +47,9 @@ NATIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 #: Name given to the caller's own closure days (``extra_holidays``).
 LOCAL_CLOSURE = "Local closure day"
 
-# No working calendar has a fortnight without a working day; a longer search means the
-# configuration is broken (say, every day listed as a closure), not that we should spin.
+# No real calendar goes a month without a working day (Christmas to New Year is the
+# longest gap); a longer search means broken settings (every day listed as a closure),
+# not a reason to spin.
 _MAX_SEARCH_DAYS = 31
 
 
@@ -58,7 +60,7 @@ def holidays_version() -> str:
     months' notice). :meth:`WorkingCalendar.fingerprint` says whether that matters for a
     given range; this says which data the hub ran with.
     """
-    return str(holidays.__version__)
+    return str(_HOLIDAYS_VERSION)
 
 
 @lru_cache(maxsize=256)
@@ -216,26 +218,28 @@ class WorkingCalendar:
     def add_working_days(self, start: datetime, n: int) -> datetime:
         """The same local wall-clock time ``n`` working days later.
 
-        The rule when ``start`` falls on a non-working day (weekend, bank holiday, local
-        closure): it is treated as arriving when the next working day opens, as post is
-        deemed received on the next business day. So a referral at 03:00 on Saturday with
-        2 working days to run is due at 08:00 on Wednesday (Monday 08:00 is day 0).
-        Within a working day the hour is kept even outside opening hours (Friday 23:00 plus
-        1 is Monday 23:00): agency mail is moved into opening hours separately. The
-        result never goes backwards as ``start`` moves forwards. ``n == 0`` gives
-        ``start`` itself, or the next opening if ``start`` is on a non-working day.
+        The rule for a ``start`` outside working time (a weekend, a bank holiday, a local
+        closure, or a working day before opening or from closing time on): it counts as
+        arriving when the agencies next open, as post is deemed received on the next
+        business day. So a referral at 03:00 on Saturday, or at 23:00 on Friday, with 2
+        working days to run is due at 08:00 on Wednesday or Tuesday: Monday 08:00 is day
+        0, and the agency gets whole working days to answer. Within working hours the
+        wall-clock time is kept: Friday 27 March 2026 10:00 GMT plus 2 is Tuesday 31 March
+        10:00 BST. Consequences: the result always falls within working hours, and it
+        never goes backwards as ``start`` moves forwards (a rule keeping the hour of a
+        working day's small hours but moving weekend starts to 08:00 would make Monday
+        00:30 due before Sunday 23:30). ``n == 0`` gives that arrival time itself.
         """
         if n < 0:
             raise ValueError("add_working_days counts forwards only")
-        local = self._local(start)
-        day, wall = local.date(), local.time()
-        if not self.is_working_day(day):
-            day, wall = self.next_working_day(day), self._opens
-        elif n == 0:
-            return start.astimezone(UTC)
+        arrival = self.next_agency_window(start)
+        if n == 0:
+            return arrival
+        local = arrival.astimezone(self._zone)
+        day = local.date()
         for _ in range(n):
             day = self.next_working_day(day)
-        return self._at(day, wall)
+        return self._at(day, local.time())
 
     def is_agency_time(self, instant: datetime) -> bool:
         """Within opening hours (closing time exclusive) on a working day, locally."""

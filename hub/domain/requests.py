@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, TypeVar
 
 from hub.domain.referral import Role
 
@@ -273,7 +273,10 @@ class LawfulBasis:
             raise ValueError("a lawful basis cannot be blank")
 
 
-def minimise(person: Mapping[str, object], fields: Sequence[str]) -> dict[str, object]:
+V = TypeVar("V")
+
+
+def minimise(person: Mapping[str, V], fields: Sequence[str]) -> dict[str, V]:
     """Only the named fields of ``person``, in the order named (data minimisation,
     UK GDPR Art. 5(1)(c)). Fields the person lacks are left out, never invented."""
     if isinstance(fields, str):
