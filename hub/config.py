@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 SECURITY_MODES = ("tls", "starttls", "plain")
+# The repository (or installed package) root: default request templates live under it.
+_REPO = Path(__file__).resolve().parents[1]
 
 
 class ConfigError(Exception):
@@ -97,6 +99,40 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class RepliesSettings:
+    """The mailbox agencies' email replies land in (plus-addressed per request)."""
+
+    address: str = "replies@hub.test"
+    username: str = "replies@hub.test"
+    password: str = field(default="", repr=False)
+    mailbox: str = "INBOX"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.password)
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    """Information requests to agencies and their secure links."""
+
+    agencies_file: Path | None = None
+    templates_dir: Path | None = None
+    link_days: int = 14
+    code_minutes: int = 10
+    code_tries: int = 5
+    max_codes_per_link: int = 10
+    max_upload_bytes: int = 10 * 1024 * 1024
+    upload_types: tuple[str, ...] = (
+        "application/pdf",
+        "text/plain",
+        "image/png",
+        "image/jpeg",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    )
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     team_leaders: tuple[str, ...] = ()
 
@@ -118,6 +154,8 @@ class Settings:
     outbox: OutboxSettings
     alerts: AlertSettings
     web: WebSettings
+    replies: RepliesSettings = field(default_factory=RepliesSettings)
+    requests: RequestSettings = field(default_factory=RequestSettings)
     source_path: Path | None = None
 
 
@@ -166,7 +204,18 @@ def _is_loopback(host: str) -> bool:
 
 def parse(raw: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Settings:
     """Turn a TOML document into :class:`Settings`, or raise :class:`ConfigError`."""
-    known = {"hub", "database", "intake", "replies", "smtp", "outbox", "alerts", "web", "agencies"}
+    known = {
+        "hub",
+        "database",
+        "intake",
+        "replies",
+        "smtp",
+        "outbox",
+        "alerts",
+        "web",
+        "agencies",
+        "requests",
+    }
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
@@ -233,9 +282,36 @@ def parse(raw: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Setting
     if not 1 <= intake.batch_size <= 1000:
         raise ConfigError("[intake] batch_size must be between 1 and 1000")
 
-    # [replies] belongs to the information-requests work; accepted and kept for later.
-    _section(raw, "replies")
-    _section(raw, "agencies")
+    s = _section(raw, "replies")
+    replies = RepliesSettings(
+        address=_take(s, "replies", "address", str, "replies@hub.test"),
+        username=_take(s, "replies", "username", str, "replies@hub.test"),
+        password=env.get("MARRAC_HUB_REPLIES_PASSWORD") or _take(s, "replies", "password", str, ""),
+        mailbox=_take(s, "replies", "mailbox", str, "INBOX"),
+    )
+    s.pop("password", None)
+    _check_unknown("replies", s)
+    if "@" not in replies.address or "+" in replies.address:
+        raise ConfigError("[replies] address must be a plain address (the hub adds +tags)")
+
+    s = _section(raw, "agencies")
+    agencies_file = _path(base, _take(s, "agencies", "file", str, "./config/agencies.toml"))
+    _check_unknown("agencies", s)
+    s = _section(raw, "requests")
+    requests = RequestSettings(
+        agencies_file=agencies_file,
+        templates_dir=_path(
+            base,
+            _take(s, "requests", "templates_dir", str, str(_REPO / "config/request-templates")),
+        ),
+        link_days=_take(s, "requests", "link_days", int, 14),
+        code_minutes=_take(s, "requests", "code_minutes", int, 10),
+        code_tries=_take(s, "requests", "code_tries", int, 5),
+        max_codes_per_link=_take(s, "requests", "max_codes_per_link", int, 10),
+        max_upload_bytes=_take(s, "requests", "max_upload_bytes", int, 10 * 1024 * 1024),
+        upload_types=_take(s, "requests", "upload_types", tuple, RequestSettings.upload_types),
+    )
+    _check_unknown("requests", s)
 
     s = _section(raw, "smtp")
     smtp = SmtpSettings(
@@ -281,7 +357,7 @@ def parse(raw: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Setting
     )
     _check_unknown("web", s)
 
-    return Settings(hub, database, intake, smtp, outbox, alerts, web)
+    return Settings(hub, database, intake, smtp, outbox, alerts, web, replies, requests)
 
 
 def _check_security(name: str, mode: str, host: str) -> None:

@@ -13,7 +13,9 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -24,8 +26,9 @@ from connectors.smtp import SmtpSender
 from hub.config import Settings
 from hub.services import parked
 from hub.services.context import Context
-from hub.services.intake import InboundItem, IngestResult, ingest, ingest_batch
+from hub.services.intake import InboundItem, IngestResult, ingest_batch
 from hub.services.outbox import MailSender, deliver_due
+from hub.services.replies import file_reply
 from hub.store.leadership import Leadership
 
 log = logging.getLogger("hub.runtime")
@@ -40,6 +43,26 @@ def make_source(settings: Settings) -> MailboxSource:
         assert intake.maildir is not None
         return MaildirSource(intake.maildir, intake.processed_folder, intake.quarantine_folder)
     return ImapSource(intake)
+
+
+def make_reply_source(settings: Settings) -> MailboxSource | None:
+    """The agencies' replies mailbox, when configured (a password is set)."""
+    replies = settings.replies
+    if not replies.enabled or settings.intake.source != "imap":
+        return None
+    return ImapSource(
+        settings.intake,
+        username=replies.username,
+        password=replies.password,
+        mailbox=replies.mailbox,
+    )
+
+
+async def file_replies(ctx: Context, items: list[InboundItem]) -> list[IngestResult]:
+    return [await file_reply(ctx, item) for item in items]
+
+
+Record = Callable[[Context, list[InboundItem]], Awaitable[list[IngestResult]]]
 
 
 def make_sender(settings: Settings) -> MailSender:
@@ -67,10 +90,12 @@ class DrainReport:
         return sum(self.outcomes.values()) + self.parked
 
 
-async def handle(ctx: Context, item: InboundItem, report: DrainReport) -> Settled:
+async def handle(
+    ctx: Context, item: InboundItem, report: DrainReport, record: Record | None = None
+) -> Settled:
     """Ingest one message; park it if it fails for a reason of its own."""
     try:
-        result = await ingest(ctx, item)
+        result = (await (record or ingest_batch)(ctx, [item]))[0]
     except UNAVAILABLE:
         raise
     except Exception as exc:  # noqa: BLE001 - park the item, keep the loop alive
@@ -82,7 +107,10 @@ async def handle(ctx: Context, item: InboundItem, report: DrainReport) -> Settle
 
 
 async def drain(
-    ctx: Context, source: MailboxSource, on_batch: asyncio.Event | None = None
+    ctx: Context,
+    source: MailboxSource,
+    on_batch: asyncio.Event | None = None,
+    record: Record = ingest_batch,
 ) -> DrainReport:
     """Read the mailbox until it is empty: commit each batch, then acknowledge it.
 
@@ -95,14 +123,14 @@ async def drain(
         if not items:
             return report
         try:
-            results = await ingest_batch(ctx, items)
+            results = await record(ctx, items)
         except UNAVAILABLE:
             raise
         except Exception as exc:  # noqa: BLE001 - fall back to one at a time
             log.warning(
                 "event=intake.batch_failed size=%d error=%s", len(items), type(exc).__name__
             )
-            settled = [await handle(ctx, item, report) for item in items]
+            settled = [await handle(ctx, item, report, record) for item in items]
         else:
             for result in results:
                 report.add(result)
@@ -141,18 +169,25 @@ async def lead(ctx: Context, leadership: Leadership) -> None:
     log.info("event=intake.leading")
 
 
-async def intake_loop(ctx: Context, outbox_wake: asyncio.Event) -> None:
+async def intake_loop(
+    ctx: Context,
+    outbox_wake: asyncio.Event,
+    factory: Callable[[Settings], MailboxSource | None] = make_source,
+    record: Record = ingest_batch,
+) -> None:
     """Lead the mailbox, drain it, wait for mail; on an outage back off and reconnect."""
     backoff = Backoff(ctx.settings.intake.reconnect_max_seconds)
-    name = make_source(ctx.settings).name
-    leadership = Leadership(ctx.engine, ctx.settings.hub.data_dir, name)
+    first = factory(ctx.settings)
+    assert first is not None
+    leadership = Leadership(ctx.engine, ctx.settings.hub.data_dir, first.name)
     try:
         while True:
-            source = make_source(ctx.settings)
+            source = factory(ctx.settings)
+            assert source is not None
             try:
                 await lead(ctx, leadership)
                 while True:
-                    report = await drain(ctx, source, outbox_wake)
+                    report = await drain(ctx, source, outbox_wake, record)
                     if report.total:
                         log.info(
                             "event=intake.drained %s parked=%d",
@@ -191,8 +226,9 @@ async def outbox_loop(ctx: Context, wake: asyncio.Event) -> None:
             await asyncio.wait_for(wake.wait(), ctx.settings.outbox.poll_seconds)
 
 
-async def serve(ctx: Context) -> None:
-    """Run intake and the outbox until SIGTERM or SIGINT, then stop cleanly."""
+async def serve(ctx: Context, web: Coroutine[Any, Any, None] | None = None) -> None:
+    """Run intake, replies, the outbox and (given) the web server until SIGTERM or
+    SIGINT, then stop cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -202,6 +238,14 @@ async def serve(ctx: Context) -> None:
         asyncio.create_task(intake_loop(ctx, wake), name="intake"),
         asyncio.create_task(outbox_loop(ctx, wake), name="outbox"),
     ]
+    if make_reply_source(ctx.settings) is not None:
+        tasks.append(
+            asyncio.create_task(
+                intake_loop(ctx, wake, make_reply_source, file_replies), name="replies"
+            )
+        )
+    if web is not None:
+        tasks.append(asyncio.create_task(web, name="web"))
     log.info(
         "event=serve.started pid=%d source=%s transport=%s",
         os.getpid(),

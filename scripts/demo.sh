@@ -5,7 +5,7 @@
 # show the case it becomes. MARRAC_DEMO_KEEP_RUNNING=1 leaves the hub running afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup-venv.sh
+bash scripts/setup-venv.sh
 hub=".venv/bin/marrac-hub"
 export MARRAC_HUB_CONFIG="config/demo.toml"
 export MARRAC_HUB_ACTOR="demo-user"

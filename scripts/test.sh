@@ -20,5 +20,5 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "WARNING: missing ${need_apt[*]}; tests that need them will skip (or fail in CI)" >&2
   fi
 fi
-scripts/setup-venv.sh test
+bash scripts/setup-venv.sh test
 exec .venv/bin/python -m pytest "$@"

@@ -22,6 +22,10 @@ class Notice:
     dedupe_key: str
     subject_ref: str | None = None
     in_reply_to: str | None = None
+    # Where replies should go (a request's MAC'd plus address).
+    reply_to: str | None = None
+    # (filename, content type, bytes): e.g. the signed request sealed to the agency.
+    attachments: tuple[tuple[str, str, bytes], ...] = ()
 
 
 def _local(at: datetime, tz: str) -> str:

@@ -11,6 +11,7 @@ from hub.clock import Clock, SystemClock
 from hub.config import Settings
 from hub.crypto import keys
 from hub.crypto.indexes import Indexer
+from hub.crypto.keys import KeyRing
 from hub.crypto.sealing import Sealer
 from hub.store import migrate
 from hub.store.db import make_engine, make_sessions
@@ -24,6 +25,7 @@ class Context:
     sessions: async_sessionmaker[AsyncSession]
     sealer: Sealer
     indexer: Indexer
+    ring: KeyRing | None = None
 
     @property
     def dialect(self) -> str:
@@ -51,4 +53,5 @@ async def open_context(settings: Settings, clock: Clock | None = None) -> Contex
         sessions=make_sessions(engine),
         sealer=Sealer(ring),
         indexer=Indexer(ring),
+        ring=ring,
     )

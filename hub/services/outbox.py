@@ -16,7 +16,11 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from email import encoders
 from email.header import Header
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, make_msgid
 from typing import Any, Protocol
 
@@ -82,6 +86,8 @@ def build_message(ctx: Context, notice: Notice, message_id: str) -> bytes:
         ("Auto-Submitted", "auto-generated"),
         ("X-Auto-Response-Suppress", "All"),
     ]
+    if notice.reply_to:
+        headers.append(("Reply-To", notice.reply_to))
     if notice.in_reply_to and _SAFE_ID.fullmatch(notice.in_reply_to):
         headers += [("In-Reply-To", notice.in_reply_to), ("References", notice.in_reply_to)]
     lines = []
@@ -91,6 +97,8 @@ def build_message(ctx: Context, notice: Notice, message_id: str) -> bytes:
             value = Header(value, "utf-8").encode()
         lines.append(f"{name}: {value}")
     body = notice.body.replace("\r\n", "\n").replace("\n", "\r\n")
+    if notice.attachments:
+        return _with_attachments(lines, body, notice.attachments)
     if body.isascii():
         lines += [
             "MIME-Version: 1.0",
@@ -106,6 +114,25 @@ def build_message(ctx: Context, notice: Notice, message_id: str) -> bytes:
         ]
         payload = base64.encodebytes(body.encode()).replace(b"\n", b"\r\n")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + payload
+
+
+def _with_attachments(
+    lines: list[str], body: str, attachments: tuple[tuple[str, str, bytes], ...]
+) -> bytes:
+    """multipart/mixed: the text, then each attachment in base64 (rare: the email
+    package's cost does not matter here)."""
+    outer = MIMEMultipart()
+    outer.attach(MIMEText(body.replace("\r\n", "\n"), "plain", "utf-8"))
+    for filename, content_type, data in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        part = MIMEBase(maintype or "application", subtype or "octet-stream")
+        part.set_payload(data)
+        encoders.encode_base64(part)
+        part.add_header("Content-Disposition", "attachment", filename=filename)
+        outer.attach(part)
+    head = "\r\n".join(lines) + "\r\nMIME-Version: 1.0\r\n"
+    rendered = outer.as_bytes().replace(b"MIME-Version: 1.0\n", b"", 1)
+    return head.encode("ascii") + rendered.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 # A Message-ID we echo back must be one token: no spaces, no line breaks (no injection).

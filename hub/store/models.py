@@ -200,3 +200,98 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Agency(Base):
+    """A service in the periphery team (school, GP, health visitor...). Its contact
+    addresses are organisational mailboxes, not personal data of the MEs."""
+
+    __tablename__ = "agencies"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    shares_systems: Mapped[bool] = mapped_column(default=False)
+    response_hours: Mapped[int] = mapped_column(Integer, default=72)
+    # Optional keys (base64): seal the full request to the agency; verify its answers.
+    box_public_key: Mapped[str | None] = mapped_column(String(100))
+    verify_key: Mapped[str | None] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InfoRequest(Base):
+    """An information request to one agency about one case (process step 7)."""
+
+    __tablename__ = "info_requests"
+    __table_args__ = (
+        Index("ix_info_requests_case", "case_id"),
+        Index("ix_info_requests_next_action", "next_action_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ref: Mapped[str | None] = mapped_column(String(40), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    state: Mapped[str] = mapped_column(String(30))
+    urgency: Mapped[str] = mapped_column(String(20), default="standard")
+    template: Mapped[str | None] = mapped_column(String(80))
+    lawful_basis: Mapped[str] = mapped_column(String(400))
+    requested_by: Mapped[str] = mapped_column(String(320))
+    authorised_by: Mapped[str] = mapped_column(String(320))
+    # The signed request envelope (names people in scope): sealed.
+    document_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    signature_kid: Mapped[str] = mapped_column(String(40))
+    signature_digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RequestLink(Base):
+    """A capability link for one request. Only the keyed hash of the token is stored."""
+
+    __tablename__ = "request_links"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("info_requests.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    code_tries: Mapped[int] = mapped_column(Integer, default=0)
+    codes_sent: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Answer(Base):
+    """An agency's answer, sealed on arrival to the hub's X25519 public key."""
+
+    __tablename__ = "answers"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("info_requests.id"), index=True)
+    # "link:<request id>" (one answer per request through links) or "email:<inbound id>".
+    dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    # answered | declined | no-information | email
+    kind: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    receipt_digest: Mapped[str | None] = mapped_column(String(64))
+
+
+class UnmatchedReply(Base):
+    """A reply to the replies mailbox that names no request we can verify: kept for a
+    person to file, never dropped."""
+
+    __tablename__ = "unmatched_replies"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    inbound_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id"), unique=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    filed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
