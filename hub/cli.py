@@ -15,13 +15,14 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from hub import __version__, logs
 from hub.config import ConfigError, Settings, default_path, load
 from hub.crypto.keys import KeyFileError
-from hub.services import cases, parked
+from hub.services import cases, parked, requests
 from hub.services.context import Context, initialise, open_context
 from hub.services.intake import InboundItem
 from hub.services.outbox import deliver_due
@@ -80,18 +81,24 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_intake(settings: Settings, args: argparse.Namespace) -> int:
-    from hub.runtime import drain, make_sender, make_source
+    from hub.runtime import drain, file_replies, make_reply_source, make_sender, make_source
 
     async def run(ctx: Context) -> int:
         source = make_source(settings)
         try:
-            if hasattr(source, "connect"):
-                await source.connect()
             report = await drain(ctx, source)
         finally:
             await source.close()
+        replies = make_reply_source(settings)
+        filed = 0
+        if replies is not None:
+            try:
+                filed = (await drain(ctx, replies, record=file_replies)).total
+            finally:
+                await replies.close()
         sent = await deliver_due(ctx, make_sender(settings))
-        summary = {**report.outcomes, "parked": report.parked, "mail_sent": sent}
+        summary = {**report.outcomes, "parked": report.parked, "replies": filed,
+                   "mail_sent": sent}
         if args.json:
             _print_json(summary)
         else:
@@ -266,6 +273,175 @@ async def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_context(settings, run)
 
 
+def _duration(text: str) -> timedelta:
+    """``24h``, ``3d``, ``90m``."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: use a number with m, h or d (e.g. 24h)")
+    return timedelta(**{units[text[-1]]: int(text[:-1])})
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date-time") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a time zone (Z or +01:00)")
+    return value
+
+
+async def cmd_agencies_sync(settings: Settings, args: argparse.Namespace) -> int:
+    path = args.file or settings.requests.agencies_file
+
+    async def run(ctx: Context) -> int:
+        try:
+            counts = await requests.sync_agencies(ctx, Path(path), _actor(args))
+        except requests.RequestError as exc:
+            print(f"marrac-hub: {exc}", file=sys.stderr)
+            return 1
+        print("agencies: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        return 0
+
+    return await _with_context(settings, run)
+
+
+async def cmd_requests_create(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(ctx: Context) -> int:
+        try:
+            created = await requests.create_request(
+                ctx,
+                case_ref=args.case,
+                agency_slug=args.agency,
+                actor=_actor(args),
+                authorised_by=args.authorised_by,
+                template=args.template,
+                persons=args.person or None,
+                questions=args.question or None,
+                due_at=args.due,
+                within=args.within,
+                urgency=args.urgency,
+                lawful_basis=args.lawful_basis,
+            )
+        except (requests.RequestError, ValueError) as exc:
+            print(f"marrac-hub: {exc}", file=sys.stderr)
+            return 1
+        # The link token is mailed to the agency only: never printed.
+        print(f"{created.ref} queued to {args.agency}, due {created.due_at.isoformat()}")
+        return 0
+
+    return await _with_context(settings, run)
+
+
+async def cmd_requests_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(ctx: Context) -> int:
+        found = await requests.list_requests(ctx, _actor(args), args.case)
+        if args.json:
+            _print_json(found)
+            return 0
+        if not found:
+            print("no requests")
+        for r in found:
+            print(
+                f"{r['ref']:16} {r['case_ref']:16} {r['agency']:26} {r['status']:18} "
+                f"due {r['due_at'][:16]}"
+            )
+        return 0
+
+    return await _with_context(settings, run)
+
+
+async def cmd_requests_show(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(ctx: Context) -> int:
+        try:
+            found = await requests.show_request(ctx, args.id, _actor(args))
+        except requests.NotFound as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        if args.json:
+            _print_json(found)
+            return 0
+        print(
+            f"{found['ref']}  case {found['case_ref']}  agency {found['agency']}  "
+            f"status {found['status']}  due {found['due_at']}"
+        )
+        document = found["envelope"]["document"]
+        for p in document["persons"]:
+            print(f"  about: {p['role']} {p['name']} ({p['date_of_birth'] or 'dob unknown'})")
+        questions = {q["id"]: q["text"] for q in document["questions"]}
+        for a in found["answers"]:
+            content = a["content"]
+            print(f"answer by {a['channel']} at {a['received_at']} ({a['kind']}):")
+            if content.get("decline_reason"):
+                print(f"  declined: {content['decline_reason']}")
+            for item in content.get("answers", []):
+                known = {True: "known", False: "not known", None: "-"}[item.get("known")]
+                print(f"  {questions.get(item['question_id'], item['question_id'])}")
+                print(
+                    f"    [{known}; last contact {item.get('last_contact') or '-'}] "
+                    f"{item.get('text', '')}"
+                )
+            if content.get("text"):
+                print("  " + content["text"].strip().replace("\n", "\n  "))
+            for att in content.get("attachments", []):
+                print(f"  attachment: {att['filename']} ({att['size']} bytes)")
+        return 0
+
+    return await _with_context(settings, run)
+
+
+async def cmd_requests_withdraw(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(ctx: Context) -> int:
+        try:
+            ref = await requests.withdraw(ctx, args.id, _actor(args))
+        except requests.RequestError as exc:
+            print(f"marrac-hub: {exc}", file=sys.stderr)
+            return 1
+        print(f"{ref} withdrawn; its links are revoked and the agency told")
+        return 0
+
+    return await _with_context(settings, run)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Offline check of a signed request, receipt or answer (no database needed)."""
+    import base64
+
+    from hub.crypto import keys as keyfiles
+    from hub.crypto.signing import SignatureError, key_id, verify_document
+
+    try:
+        envelope = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"INVALID: cannot read {args.file}: {exc}")
+        return 1
+    trusted: dict[str, bytes] = {}
+    if args.keys:
+        published = json.loads(Path(args.keys).read_text(encoding="utf-8"))
+        for entry in published.get("keys", []):
+            if entry.get("alg") == "Ed25519":
+                raw = entry["public_key"]
+                trusted[entry["kid"]] = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    else:
+        settings = load(args.config or default_path())
+        ring = keyfiles.load(settings.hub.key_dir)
+        from nacl.signing import SigningKey
+
+        for key in ring.keys["signing"].values():
+            public = bytes(SigningKey(key.secret).verify_key)
+            trusted[key_id(public)] = public
+    try:
+        document = verify_document(envelope, trusted)
+    except SignatureError as exc:
+        print(f"INVALID: {exc}")
+        return 1
+    print(
+        f"VALID: {document.get('type')} {document.get('reference')} signed by "
+        f"{envelope['signature']['kid']}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marrac-hub", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"marrac-hub {__version__}")
@@ -327,6 +503,50 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("retry", cmd_parked_retry, "put a parked item back through its stage", pk)
     p.add_argument("id", type=int)
 
+    ag = sub.add_parser("agencies", help="the agency directory").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add("sync", cmd_agencies_sync, "load the agency directory file into the database", ag)
+    p.add_argument("--file", type=Path, default=None, help="default: [agencies] file")
+
+    rqp = sub.add_parser("requests", help="information requests").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add("create", cmd_requests_create, "create, sign and send a request", rqp)
+    p.add_argument("--case", required=True)
+    p.add_argument("--agency", required=True, help="agency slug")
+    p.add_argument("--template", default=None)
+    p.add_argument(
+        "--person", action="append", help="victim | perpetrator | child | child:N (repeatable)"
+    )
+    p.add_argument("--question", action="append", help="an extra question (repeatable)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--due", type=_instant, default=None, help="ISO 8601 with zone")
+    when.add_argument("--within", type=_duration, default=None, help="e.g. 24h, 3d")
+    p.add_argument("--urgency", choices=["urgent", "standard"], default="standard")
+    p.add_argument("--authorised-by", default=None, help="who authorised the sharing")
+    p.add_argument("--lawful-basis", default=None)
+    p = add("list", cmd_requests_list, "list requests", rqp)
+    p.add_argument("--case", default=None)
+    p.add_argument("--json", action="store_true")
+    p = add("show", cmd_requests_show, "show a request and its answers", rqp)
+    p.add_argument("id", help="id or RQ- reference")
+    p.add_argument("--json", action="store_true")
+    p = add("withdraw", cmd_requests_withdraw, "withdraw a request", rqp)
+    p.add_argument("id")
+
+    p = sub.add_parser(
+        "verify", parents=[common], help="check a signed request, answer or receipt offline"
+    )
+    p.add_argument("file", type=Path)
+    p.add_argument(
+        "--keys",
+        type=Path,
+        default=None,
+        help="a published keys.json (default: this hub's own keys)",
+    )
+    p.set_defaults(fn=None, sync_fn=cmd_verify)
+
     au = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="sub", required=True)
     add("verify", cmd_audit_verify, "check the audit hash chain", au)
     return parser
@@ -335,6 +555,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure(verbose=args.verbose)
+    if getattr(args, "sync_fn", None) is not None:
+        try:
+            return int(args.sync_fn(args))
+        except (ConfigError, KeyFileError) as exc:
+            print(f"marrac-hub: {exc}", file=sys.stderr)
+            return 2
     try:
         settings = load(args.config or default_path())
     except ConfigError as exc:

@@ -1,0 +1,303 @@
+"""Information requests through real Dovecot and SMTP, on SQLite and PostgreSQL: create,
+sign, mail, code, answer; reply by email; tampering; withdrawal; one answer only."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nacl.exceptions import CryptoError
+from sqlalchemy import select, update
+
+from connectors.imap import ImapSource
+from hub.clock import FrozenClock
+from hub.runtime import drain, file_replies, make_reply_source, make_sender
+from hub.services import links, requests
+from hub.services.outbox import deliver_due
+from hub.store.models import Answer
+from tests.support.hub import (
+    FIXTURES,
+    PASSWORD,
+    REFERRALS,
+    make_settings,
+    start_context,
+)
+
+ROOT = Path(__file__).parents[2]
+AGENCIES = """
+[[agency]]
+slug = "st-aidans-primary"
+name = "St Aidan's Primary School"
+type = "school"
+emails = ["dsl.school@hub.test"]
+
+[[agency]]
+slug = "larch-street-surgery"
+name = "Larch Street Surgery"
+type = "gp"
+emails = ["safeguarding.gp@hub.test"]
+"""
+
+
+@pytest.fixture
+def agency_mailboxes(mail_stack: Any) -> Any:
+    for user in ("dsl.school@hub.test", "safeguarding.gp@hub.test"):
+        if user not in mail_stack.dovecot.users:
+            mail_stack.dovecot.add_user(user, PASSWORD)
+    return mail_stack
+
+
+async def hub_with_case(stack: Any, tmp_path: Path, db_url: str, clock: Any = None) -> Any:
+    settings = make_settings(
+        tmp_path,
+        db_url,
+        imap_port=stack.dovecot.imap_port,
+        smtp_port=stack.smtp.port,
+        replies={"password": PASSWORD},
+        agencies={"file": str(tmp_path / "agencies.toml")},
+    )
+    (tmp_path / "agencies.toml").write_text(AGENCIES)
+    ctx = await start_context(settings, clock)
+    await requests.sync_agencies(ctx, tmp_path / "agencies.toml", "test")
+    stack.dovecot.append(REFERRALS, (FIXTURES / "referrals" / "01-case-study.eml").read_bytes())
+    source = ImapSource(settings.intake)
+    report = await drain(ctx, source)
+    await source.close()
+    assert report.outcomes == {"case": 1}
+    return ctx, report.results[0].case_ref
+
+
+def mail_for(stack: Any, user: str, subject_part: str) -> email.message.EmailMessage:
+    for raw in stack.dovecot.fetch_all(user):
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        if subject_part in str(msg["Subject"]):
+            return msg  # type: ignore[return-value]
+    raise AssertionError(f"no mail for {user} about {subject_part!r}")
+
+
+async def test_request_to_a_school_is_signed_mailed_without_personal_data_and_answered(
+    agency_mailboxes: Any, tmp_path: Path, db_url: str
+) -> None:
+    stack = agency_mailboxes
+    ctx, case_ref = await hub_with_case(stack, tmp_path, db_url)
+    try:
+        # When the co-ordinator asks the school about the children
+        created = await requests.create_request(
+            ctx,
+            case_ref=case_ref,
+            agency_slug="st-aidans-primary",
+            actor="cc@hub.test",
+            authorised_by="team-leader.south@hub.test",
+            persons=["child:1"],
+        )
+        await deliver_due(ctx, make_sender(ctx.settings))
+        # Then the school's real mailbox holds a mail with the link and no personal data
+        msg = mail_for(stack, "dsl.school@hub.test", created.ref)
+        body = msg.get_content()
+        assert created.token in body
+        for secret in ("Lily", "Clarke", "Emma", "Hughes", "2018-07-01", "01/07/2018"):
+            assert secret not in body and secret not in str(msg["Subject"])
+        assert re.fullmatch(r"replies\+\d+\.[a-z2-7]{16}@hub\.test", msg["Reply-To"])
+        assert msg["Auto-Submitted"] == "auto-generated"
+
+        # The document is signed, minimised to the one child and the template's fields
+        shown = await requests.show_request(ctx, created.ref, "cc@hub.test")
+        document = shown["envelope"]["document"]
+        assert [p["name"] for p in document["persons"]] == ["Lily Clarke"]
+        assert document["persons"][0]["details"] == {"school": "St Aidan's Primary School, Preston"}
+        assert shown["status"] == "sent"
+        envelope_file = tmp_path / "request.json"
+        envelope_file.write_text(json.dumps(shown["envelope"]))
+        assert verify(ctx, envelope_file).returncode == 0
+
+        # The agency proves its mailbox with a code and answers once
+        assert await links.send_code(ctx, created.token, "test")
+        await deliver_due(ctx, make_sender(ctx.settings))
+        code_mail = mail_for(stack, "dsl.school@hub.test", "one-time code")
+        code = re.search(r"\b(\d{6})\b", code_mail.get_content()).group(1)  # type: ignore[union-attr]
+        result = await links.verify_code(ctx, created.token, code, "test")
+        assert result.outcome == "ok" and result.grant is not None
+        view = await links.view(ctx, result.grant, "test")
+        assert view["persons"][0]["name"] == "Lily Clarke"
+        submission = links.Submission(
+            kind="answered",
+            answers=[
+                {
+                    "question_id": q["id"],
+                    "known": True,
+                    "last_contact": "2026-03-10",
+                    "text": "<script>alert(1)</script> late most days",
+                }
+                for q in view["questions"]
+            ],
+        )
+        outcome, receipt = await links.submit(ctx, result.grant, submission, "test")
+        assert outcome == "stored" and receipt is not None
+        again, _ = await links.submit(ctx, result.grant, submission, "test")
+        assert again == "already"
+        shown = await requests.show_request(ctx, created.ref, "cc@hub.test")
+        assert shown["status"] == "answered"
+        assert shown["answers"][0]["content"]["answers"][0]["text"].startswith("<script>")
+        receipt_file = tmp_path / "receipt.json"
+        receipt_file.write_text(json.dumps(receipt))
+        assert verify(ctx, receipt_file).returncode == 0
+    finally:
+        await ctx.close()
+
+
+def verify(ctx: Any, path: Path) -> subprocess.CompletedProcess[str]:
+    from tests.support.hub import write_config
+
+    config = tmp_config = path.parent / "verify.toml"
+    write_config(
+        tmp_config,
+        {
+            "hub": {"data_dir": str(ctx.settings.hub.data_dir)},
+            "intake": {"source": "maildir", "maildir": str(path.parent / "m")},
+            "smtp": {"transport": "maildir", "maildir": str(path.parent / "s")},
+            "alerts": {"team_leaders": ["t@hub.test"]},
+        },
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", "verify", str(path), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+async def test_tampered_documents_and_ciphertexts_fail_clearly(
+    agency_mailboxes: Any, tmp_path: Path
+) -> None:
+    ctx, case_ref = await hub_with_case(
+        agency_mailboxes, tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db"
+    )
+    try:
+        created = await requests.create_request(
+            ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
+        )
+        envelope = (await requests.show_request(ctx, created.ref, "cc"))["envelope"]
+        # A modified document, a modified signature, a wrong key id: all INVALID
+        forged = json.loads(json.dumps(envelope))
+        forged["document"]["due_at"] = "2099-01-01T00:00:00Z"
+        bad_sig = json.loads(json.dumps(envelope))
+        sig = bad_sig["signature"]["sig"]
+        bad_sig["signature"]["sig"] = ("A" if sig[0] != "A" else "B") + sig[1:]
+        wrong_kid = json.loads(json.dumps(envelope))
+        wrong_kid["signature"]["kid"] = "0000000000000000"
+        for name, doc in (("forged", forged), ("sig", bad_sig), ("kid", wrong_kid)):
+            path = tmp_path / f"{name}.json"
+            path.write_text(json.dumps(doc))
+            run = verify(ctx, path)
+            assert run.returncode == 1 and run.stdout.startswith("INVALID"), (name, run.stdout)
+        # An answer altered in the database fails to open with a clear error
+        await requests.store_answer(
+            ctx,
+            created.id,
+            channel="email",
+            kind="email",
+            content={"text": "x"},
+            dedupe_key="email:test",
+            actor="test",
+            event=requests.rq.RequestEvent.ANSWER_BY_EMAIL,
+        )
+        async with ctx.sessions() as s, s.begin():
+            sealed = await s.scalar(select(Answer.sealed))
+            await s.execute(update(Answer).values(sealed=sealed[:-1] + bytes([sealed[-1] ^ 1])))
+        with pytest.raises(CryptoError):
+            await requests.show_request(ctx, created.ref, "cc")
+    finally:
+        await ctx.close()
+
+
+async def test_an_agency_can_answer_by_replying_and_strangers_land_in_triage(
+    agency_mailboxes: Any, tmp_path: Path, db_url: str
+) -> None:
+    stack = agency_mailboxes
+    ctx, case_ref = await hub_with_case(stack, tmp_path, db_url)
+    try:
+        created = await requests.create_request(
+            ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
+        )
+        await deliver_due(ctx, make_sender(ctx.settings))
+        original = mail_for(stack, "safeguarding.gp@hub.test", created.ref)
+        reply = email.message.EmailMessage()
+        reply["From"] = "safeguarding.gp@hub.test"
+        reply["To"] = original["Reply-To"]
+        reply["Subject"] = "Re: " + str(original["Subject"])
+        reply["Message-ID"] = "<reply-1@gp.hub.test>"
+        reply.set_content("Mother seen 02/03 with anxiety; next appointment Friday.")
+        forged = email.message.EmailMessage()
+        forged["From"] = "someone@hub.test"
+        forged["To"] = f"replies+{created.id}.aaaaaaaaaaaaaaaa@hub.test"
+        forged["Subject"] = "Re: guess"
+        forged["Message-ID"] = "<forged-1@hub.test>"
+        forged.set_content("made up")
+        import smtplib
+
+        with smtplib.SMTP("127.0.0.1", stack.smtp.port) as smtp:
+            smtp.send_message(reply, to_addrs=[str(original["Reply-To"])])
+            smtp.send_message(forged, to_addrs=[str(forged["To"])])
+        await asyncio.sleep(0)
+        source = make_reply_source(ctx.settings)
+        assert source is not None
+        report = await drain(ctx, source, record=file_replies)
+        await source.close()
+        assert report.total == 2
+        shown = await requests.show_request(ctx, created.ref, "cc")
+        assert shown["status"] == "answered-by-email"
+        assert "next appointment Friday" in shown["answers"][0]["content"]["text"]
+        async with ctx.sessions() as s, s.begin():
+            from hub.store.models import UnmatchedReply
+
+            assert len((await s.scalars(select(UnmatchedReply))).all()) == 1
+        await deliver_due(ctx, make_sender(ctx.settings))
+        leader = [m["Subject"] for m in stack.smtp.messages(to="team-leader.south@hub.test")]
+        assert any("could not be matched" in s for s in leader)
+        assert any(created.ref in s and "email" in s for s in leader)
+    finally:
+        await ctx.close()
+
+
+async def test_withdrawn_and_expired_links_stop_working(
+    agency_mailboxes: Any, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    clock = FrozenClock(datetime(2026, 11, 26, 9, tzinfo=UTC))
+    ctx, case_ref = await hub_with_case(
+        agency_mailboxes, tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db", clock
+    )
+    try:
+        a = await requests.create_request(
+            ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
+        )
+        b = await requests.create_request(
+            ctx,
+            case_ref=case_ref,
+            agency_slug="st-aidans-primary",
+            actor="cc",
+            within=timedelta(days=30),
+        )
+        assert (await links.landing(ctx, a.token, "t")).state == "ok"
+        await requests.withdraw(ctx, a.ref, "cc")
+        assert (await links.landing(ctx, a.token, "t")).state == "unusable"
+        assert not await links.send_code(ctx, a.token, "t")
+        clock.advance(timedelta(days=15))  # past the 14-day link life
+        assert (await links.landing(ctx, b.token, "t")).state == "unusable"
+        await links.renew(ctx, b.token, "t")
+        await deliver_due(ctx, make_sender(ctx.settings))
+        fresh = mail_for(agency_mailboxes, "dsl.school@hub.test", "")
+        assert fresh is not None
+    finally:
+        await ctx.close()
