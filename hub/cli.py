@@ -97,8 +97,7 @@ async def cmd_intake(settings: Settings, args: argparse.Namespace) -> int:
             finally:
                 await replies.close()
         sent = await deliver_due(ctx, make_sender(settings))
-        summary = {**report.outcomes, "parked": report.parked, "replies": filed,
-                   "mail_sent": sent}
+        summary = {**report.outcomes, "parked": report.parked, "replies": filed, "mail_sent": sent}
         if args.json:
             _print_json(summary)
         else:
@@ -442,6 +441,91 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _casework(action: str) -> Callable[[Settings, argparse.Namespace], Awaitable[int]]:
+    async def cmd(settings: Settings, args: argparse.Namespace) -> int:
+        from hub.services import casework
+
+        async def run(ctx: Context) -> int:
+            actor = _actor(args)
+            try:
+                if action == "allocate":
+                    await casework.allocate(ctx, args.ref, args.to, actor)
+                    print(f"{args.ref} allocated to {args.to}")
+                elif action == "plan":
+                    state = await casework.plan_agreed(ctx, args.ref, actor)
+                    print(f"{args.ref}: plan agreed; 48-hour milestone {state}")
+                elif action == "review":
+                    state = await casework.reviewed(ctx, args.ref, args.risk, actor)
+                    print(f"{args.ref}: reviewed (risk {args.risk}); 2-week milestone {state}")
+                else:
+                    n = await casework.close(ctx, args.ref, args.reason, actor)
+                    print(
+                        f"{args.ref} closed; closure notice queued to {n} agenc"
+                        f"{'y' if n == 1 else 'ies'}"
+                    )
+            except casework.CaseworkError as exc:
+                print(f"marrac-hub: {exc}", file=sys.stderr)
+                return 1
+            return 0
+
+        return await _with_context(settings, run)
+
+    return cmd
+
+
+async def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.clock import FrozenClock
+    from hub.runtime import make_sender
+    from hub.services import sweep
+
+    async def run(ctx: Context) -> int:
+        if args.now is not None:
+            # Replaying an instant: mail is dated and delivered as of that instant too.
+            ctx.clock = FrozenClock(args.now)
+        report = await sweep.sweep(ctx)
+        sent = await deliver_due(ctx, make_sender(settings))
+        print(
+            f"sweep: {report.milestones} milestone(s), {report.requests} request(s) looked "
+            f"at; {report.steps} step(s) due; {sent} mail(s) sent"
+        )
+        return 0
+
+    return await _with_context(settings, run)
+
+
+async def cmd_alerts_list(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.services import sweep
+
+    async def run(ctx: Context) -> int:
+        found = await sweep.alerts_sent(ctx)
+        if args.json:
+            _print_json(found)
+            return 0
+        if not found:
+            print("no alerts sent")
+        for a in found:
+            print(
+                f"{a['queued_at'][:16]} {a['subject_ref'] or '-':16} {a['kind']:20} "
+                f"{a['step']:14} -> {a['recipient']} ({a['delivery']})"
+            )
+        return 0
+
+    return await _with_context(settings, run)
+
+
+async def cmd_requests_evidence(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(ctx: Context) -> int:
+        try:
+            found = await requests.evidence(ctx, args.id, _actor(args))
+        except requests.NotFound as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        _print_json(found)
+        return 0
+
+    return await _with_context(settings, run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marrac-hub", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"marrac-hub {__version__}")
@@ -533,6 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="id or RQ- reference")
     p.add_argument("--json", action="store_true")
     p = add("withdraw", cmd_requests_withdraw, "withdraw a request", rqp)
+    p.add_argument("id")
+    p = add("evidence", cmd_requests_evidence, "delivery evidence as one JSON document", rqp)
     p.add_argument("id")
 
     p = sub.add_parser(

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hub.domain.policy import DEFAULT_POLICY, Policy, PolicyError
+
 SECURITY_MODES = ("tls", "starttls", "plain")
 # The repository (or installed package) root: default request templates live under it.
 _REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +36,8 @@ class HubSettings:
     timezone: str = "Europe/London"
     # Prefix of case references: MR-2026-000123.
     reference_prefix: str = "MR"
+    # Deadlines, warnings and chasing (config/policy.example.toml); None: the defaults.
+    policy_file: Path | None = None
 
     @property
     def key_dir(self) -> Path:
@@ -133,6 +137,15 @@ class RequestSettings:
 
 
 @dataclass(frozen=True)
+class SchedulerSettings:
+    """Short periodic jobs; the durable truth (what is due) stays in the database."""
+
+    sweep_seconds: float = 60.0
+    # The daily digest to co-ordinators, in the hub's time zone.
+    digest_time: str = "08:00"
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     team_leaders: tuple[str, ...] = ()
 
@@ -156,6 +169,7 @@ class Settings:
     web: WebSettings
     replies: RepliesSettings = field(default_factory=RepliesSettings)
     requests: RequestSettings = field(default_factory=RequestSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     source_path: Path | None = None
 
 
@@ -215,6 +229,7 @@ def parse(raw: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Setting
         "web",
         "agencies",
         "requests",
+        "scheduler",
     }
     unknown = set(raw) - known
     if unknown:
@@ -228,6 +243,7 @@ def parse(raw: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Setting
         public_url=_take(s, "hub", "public_url", str, "http://127.0.0.1:8080"),
         timezone=_take(s, "hub", "timezone", str, "Europe/London"),
         reference_prefix=_take(s, "hub", "reference_prefix", str, "MR"),
+        policy_file=_path(base, _take(s, "hub", "policy_file", str, None)),
     )
     _check_unknown("hub", s)
 
@@ -357,7 +373,33 @@ def parse(raw: Mapping[str, Any], base: Path, env: Mapping[str, str]) -> Setting
     )
     _check_unknown("web", s)
 
-    return Settings(hub, database, intake, smtp, outbox, alerts, web, replies, requests)
+    s = _section(raw, "scheduler")
+    scheduler = SchedulerSettings(
+        sweep_seconds=_take(s, "scheduler", "sweep_seconds", float, 60.0),
+        digest_time=_take(s, "scheduler", "digest_time", str, "08:00"),
+    )
+    _check_unknown("scheduler", s)
+    hh, _, mm = scheduler.digest_time.partition(":")
+    if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+        raise ConfigError('[scheduler] digest_time must be "HH:MM"')
+    settings = Settings(
+        hub, database, intake, smtp, outbox, alerts, web, replies, requests, scheduler
+    )
+    load_policy(settings)  # validated at start: a bad policy file stops the hub here
+    return settings
+
+
+def load_policy(settings: Settings) -> Policy:
+    """The deadline policy from ``[hub] policy_file``, or the built-in defaults."""
+    path = settings.hub.policy_file
+    if path is None:
+        return DEFAULT_POLICY
+    try:
+        return Policy.from_dict(tomllib.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ConfigError(f"[hub] policy_file: cannot read {path}: {exc}") from None
+    except (tomllib.TOMLDecodeError, PolicyError) as exc:
+        raise ConfigError(f"[hub] policy_file {path}: {exc}") from None
 
 
 def _check_security(name: str, mode: str, host: str) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.imap import ImapSource, MailboxUnavailable
@@ -24,7 +25,7 @@ from connectors.mailbox import MailboxSource, Settled
 from connectors.maildir import MaildirSender, MaildirSource
 from connectors.smtp import SmtpSender
 from hub.config import Settings
-from hub.services import parked
+from hub.services import parked, sweep
 from hub.services.context import Context
 from hub.services.intake import InboundItem, IngestResult, ingest_batch
 from hub.services.outbox import MailSender, deliver_due
@@ -226,6 +227,47 @@ async def outbox_loop(ctx: Context, wake: asyncio.Event) -> None:
             await asyncio.wait_for(wake.wait(), ctx.settings.outbox.poll_seconds)
 
 
+def start_scheduler(ctx: Context, wake: asyncio.Event) -> AsyncIOScheduler:
+    """APScheduler runs the short periodic jobs: the sweep and the daily digest. A job
+    that fails is logged by APScheduler and runs again at its next time; what is due is
+    always recomputed from the database, so a missed run loses nothing."""
+    scheduler = AsyncIOScheduler(timezone=ctx.settings.hub.timezone)
+
+    async def sweep_job() -> None:
+        report = await sweep.sweep(ctx)
+        if report.mails:
+            wake.set()
+
+    async def digest_job() -> None:
+        if await sweep.digest(ctx):
+            wake.set()
+
+    hour, _, minute = ctx.settings.scheduler.digest_time.partition(":")
+    scheduler.add_job(
+        sweep_job,
+        "interval",
+        seconds=ctx.settings.scheduler.sweep_seconds,
+        id="sweep",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=None,
+    )
+    scheduler.add_job(
+        digest_job,
+        "cron",
+        hour=int(hour),
+        minute=int(minute),
+        id="digest",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
+    )
+    scheduler.start()
+    # The first sweep runs at once: a hub that was down catches up before anything else.
+    scheduler.modify_job("sweep", next_run_time=ctx.clock.now())
+    return scheduler
+
+
 async def serve(ctx: Context, web: Coroutine[Any, Any, None] | None = None) -> None:
     """Run intake, replies, the outbox and (given) the web server until SIGTERM or
     SIGINT, then stop cleanly."""
@@ -246,6 +288,7 @@ async def serve(ctx: Context, web: Coroutine[Any, Any, None] | None = None) -> N
         )
     if web is not None:
         tasks.append(asyncio.create_task(web, name="web"))
+    scheduler = start_scheduler(ctx, wake)
     log.info(
         "event=serve.started pid=%d source=%s transport=%s",
         os.getpid(),
@@ -254,6 +297,7 @@ async def serve(ctx: Context, web: Coroutine[Any, Any, None] | None = None) -> N
     )
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    scheduler.shutdown(wait=False)
     for task in tasks:
         task.cancel()
     stopper.cancel()

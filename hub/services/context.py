@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.clock import Clock, SystemClock
-from hub.config import Settings
+from hub.config import Settings, load_policy
 from hub.crypto import keys
 from hub.crypto.indexes import Indexer
 from hub.crypto.keys import KeyRing
 from hub.crypto.sealing import Sealer
+from hub.domain.calendar import WorkingCalendar
+from hub.domain.policy import DEFAULT_POLICY, Policy
 from hub.store import migrate
 from hub.store.db import make_engine, make_sessions
 
@@ -26,6 +29,11 @@ class Context:
     sealer: Sealer
     indexer: Indexer
     ring: KeyRing | None = None
+    policy: Policy = DEFAULT_POLICY
+
+    @cached_property
+    def calendar(self) -> WorkingCalendar:
+        return self.policy.working_calendar()
 
     @property
     def dialect(self) -> str:
@@ -54,4 +62,5 @@ async def open_context(settings: Settings, clock: Clock | None = None) -> Contex
         sealer=Sealer(ring),
         indexer=Indexer(ring),
         ring=ring,
+        policy=load_policy(settings),
     )

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.referral_mail import ParsedMail, parse_mail
 from hub.domain import notices
+from hub.domain.deadlines import milestone_due, next_action_at, steps_for_milestone
 from hub.domain.intake import Decision, Outcome, case_reference, decide
 from hub.domain.referral import Person as PersonValue
 from hub.domain.referral import Referral, Role
@@ -28,7 +29,7 @@ from hub.domain.senders import is_allowlisted, judge_sender
 from hub.services import audit, outbox
 from hub.services.context import Context
 from hub.store.db import advisory_xact_lock
-from hub.store.models import Case, InboundMessage, MailboxState, Person
+from hub.store.models import Case, InboundMessage, MailboxState, Milestone, Person
 
 log = logging.getLogger("hub.intake")
 
@@ -196,6 +197,7 @@ class _Batch:
     cases: list[dict[str, Any]] = field(default_factory=list)
     persons: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    milestones: list[dict[str, Any]] = field(default_factory=list)
     audit: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -416,6 +418,8 @@ async def _ingest(
             await session.execute(insert(InboundMessage.__table__), batch.inbound)
         if batch.persons:
             await session.execute(insert(Person.__table__), batch.persons)
+        if batch.milestones:
+            await session.execute(insert(Milestone.__table__), batch.milestones)
         await outbox.insert_rows(session, batch.outbox)
         await audit.record_many(session, now, batch.audit)
         for (mailbox, uidvalidity), uid in max_uid.items():
@@ -493,6 +497,22 @@ def _add_case(
                 ordinal=ordinal,
                 sealed=ctx.sealer.seal_json(_person_json(person)),
                 identity_index=idx,
+            )
+        )
+    # The appendix's rhythm starts now: plan within 48 hours, review within two weeks
+    # (counted from the referral until a plan is recorded).
+    for kind in ("plan-48h", "review-2w"):
+        due = milestone_due(kind, now, ctx.policy, ctx.calendar)
+        steps = steps_for_milestone(kind, due, ctx.policy)
+        batch.milestones.append(
+            dict(
+                case_id=case_id,
+                kind=kind,
+                anchor_at=now,
+                due_at=due,
+                state="pending",
+                met_at=None,
+                next_action_at=next_action_at(steps, set()) or due,
             )
         )
     _queue_case_mail(

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from hub.crypto.signing import canonicalize, key_id, sign_document
 from hub.crypto.tokens import TokenService
 from hub.domain import requests as rq
+from hub.domain.deadlines import next_action_at, request_due, steps_for_request
 from hub.domain.notices import Notice
 from hub.domain.referral import Role
 from hub.services import audit, outbox
@@ -144,8 +145,8 @@ def _agency_values(entry: Any, n: int) -> dict[str, Any]:
                 raise RequestError(
                     f"agency {slug}: {key_name} must be 32 bytes of base64"
                 ) from None
-    hours = entry.get("response_hours", 72)
-    if not isinstance(hours, int) or not 1 <= hours <= 24 * 60:
+    hours = entry.get("response_hours", 0)  # 0: the policy's default for the urgency
+    if not isinstance(hours, int) or not 0 <= hours <= 24 * 60:
         raise RequestError(f"agency {slug}: response_hours must be a whole number of hours")
     return {
         "slug": slug,
@@ -266,6 +267,8 @@ async def create_request(
     lawful_basis: str | None = None,
 ) -> Created:
     """Create, sign and queue one request, in one transaction."""
+    if urgency not in ("urgent", "standard"):
+        raise RequestError("urgency must be urgent or standard")
     assert ctx.ring is not None
     now = ctx.clock.now()
     templates = load_templates(ctx.settings.requests.templates_dir)
@@ -319,7 +322,14 @@ async def create_request(
             )
         )
         if due_at is None:
-            due_at = now + (within or timedelta(hours=agency.response_hours))
+            # Explicit time > the agency's own response time (standard requests) > the
+            # policy's default for the urgency (working days or hours).
+            if within is not None:
+                due_at = now + within
+            elif agency.response_hours and urgency == "standard":
+                due_at = now + timedelta(hours=agency.response_hours)
+            else:
+                due_at = request_due(now, urgency, ctx.policy, ctx.calendar)
         if due_at <= now:
             raise RequestError("the deadline must be in the future")
         basis = rq.LawfulBasis(lawful_basis) if lawful_basis else rq.LawfulBasis()
@@ -369,6 +379,10 @@ async def create_request(
         )
         request.state = rq.transition(request.state, rq.RequestEvent.SEND).value
         request.sent_at = now
+        request.next_action_at = next_action_at(
+            steps_for_request(due_at, ctx.policy, ctx.calendar, urgency=urgency, issued_at=now),
+            set(),
+        )
         for notice in request_mails(ctx, request, agency, case_ref, token, envelope):
             await outbox.enqueue(session, ctx, notice)
         await audit.record(
@@ -683,3 +697,86 @@ async def _notify_coordinator(
                 subject_ref=case.ref if case else None,
             ),
         )
+
+
+async def evidence(ctx: Context, ident: str, actor: str) -> dict[str, Any]:
+    """Everything that shows what happened to a request: each mail with the SMTP
+    server's reply (queue id included), each link look and code, the answers' times."""
+    from hub.store.models import AlertStep, AuditEvent, OutboxMessage
+
+    now = ctx.clock.now()
+    async with ctx.sessions() as session, session.begin():
+        r = await _find(session, ident)
+        case_ref = await session.scalar(select(Case.ref).where(Case.id == r.case_id))
+        slug = await session.scalar(select(Agency.slug).where(Agency.id == r.agency_id))
+        mails = (
+            await session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.dedupe_key.like(f"request:{r.id}:%")
+                    | OutboxMessage.dedupe_key.like(f"step:request:{r.id}:%")
+                    | OutboxMessage.dedupe_key.like(f"withdrawn:{r.id}:%")
+                    | OutboxMessage.dedupe_key.like(f"receipt:{r.id}:%")
+                )
+                .order_by(OutboxMessage.id)
+            )
+        ).all()
+        events = (
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.object_ref == r.ref).order_by(AuditEvent.id)
+            )
+        ).all()
+        steps = (
+            await session.scalars(
+                select(AlertStep)
+                .where(AlertStep.subject == f"request:{r.id}")
+                .order_by(AlertStep.id)
+            )
+        ).all()
+        answers = (
+            await session.scalars(
+                select(Answer).where(Answer.request_id == r.id).order_by(Answer.id)
+            )
+        ).all()
+        await audit.record(
+            session, at=now, actor=actor, action="request.evidence", object_ref=r.ref or str(r.id)
+        )
+    return {
+        "request": _summary(r, case_ref, slug or "", now),
+        "mails": [
+            {
+                "kind": m.kind,
+                "message_id": m.message_id,
+                "state": m.state,
+                "attempts": m.attempts,
+                "queued_at": _iso(m.created_at),
+                "sent_at": _iso(m.sent_at),
+                "server_reply": m.server_reply,
+                "last_error": m.last_error,
+            }
+            for m in mails
+        ],
+        "steps": [
+            {
+                "step": s.step,
+                "due_at": _iso(s.due_at),
+                "done_at": _iso(s.done_at),
+                "outcome": s.outcome,
+            }
+            for s in steps
+        ],
+        "events": [
+            {"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
+            for e in events
+        ],
+        "answers": [
+            {
+                "channel": a.channel,
+                "kind": a.kind,
+                "received_at": _iso(a.received_at),
+                "sha256": a.receipt_digest,
+            }
+            for a in answers
+        ],
+        "exported_at": _iso(now),
+    }

@@ -129,6 +129,13 @@ class Case(Base):
     # Referrer, incident, summary, forwarding sender, attachment list: sealed JSON.
     details_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     coordinator: Mapped[str | None] = mapped_column(String(320))
+    allocated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    plan_agreed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_risk: Mapped[str | None] = mapped_column(String(40))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why the case closed can name people: sealed.
+    closure_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Person(Base):
@@ -295,3 +302,44 @@ class UnmatchedReply(Base):
     reason: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     filed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Milestone(Base):
+    """A case milestone (report appendix): plan in 48 h, review in 2 weeks, closure
+    notices in 24 h. ``next_action_at`` is when the sweep must look at it again."""
+
+    __tablename__ = "milestones"
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind", name="uq_milestones_case_kind"),
+        Index("ix_milestones_next_action", "next_action_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    anchor_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # pending | met | missed-then-met | missed
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    met_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AlertStep(Base):
+    """The ledger of warnings, chases and escalations: each (subject, step) exists once,
+    written in the same transaction as its mail, so no restart or second hub sends one
+    twice, and a step whose time has come is never skipped."""
+
+    __tablename__ = "alert_steps"
+    __table_args__ = (UniqueConstraint("subject", "step", name="uq_alert_steps_subject_step"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # "milestone:<id>" or "request:<id>"
+    subject: Mapped[str] = mapped_column(String(60))
+    subject_ref: Mapped[str | None] = mapped_column(String(40))
+    step: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the sweep queued it (its mail's delivery time is on the outbox rows).
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # sent | cancelled
+    outcome: Mapped[str] = mapped_column(String(12), default="sent")
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
