@@ -74,7 +74,10 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from hub.runtime import serve
 
     async def run(ctx: Context) -> int:
-        await serve(ctx)
+        from hub.web.app import run_web
+
+        assert ctx.ring is not None
+        await serve(ctx, run_web(ctx, ctx.ring))
         return 0
 
     return await _with_context(settings, run)
@@ -567,6 +570,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("show", cmd_cases_show, "show one case", c)
     p.add_argument("ref")
+    p.add_argument("--json", action="store_true")
+
+    p = add("allocate", _casework("allocate"), "name the case co-ordinator", c)
+    p.add_argument("ref")
+    p.add_argument("--to", required=True, help="the co-ordinator's email address")
+    p = add("plan", _casework("plan"), "record the plan agreed with the MEs", c)
+    p.add_argument("ref")
+    p.add_argument("--agreed", action="store_true", required=True)
+    p = add("review", _casework("review"), "record the two-week review", c)
+    p.add_argument("ref")
+    p.add_argument("--risk", required=True, help="the re-assessed risk level")
+    p = add("close", _casework("close"), "close the case and tell every agency", c)
+    p.add_argument("ref")
+    p.add_argument("--reason", required=True)
+
+    p = add("sweep", cmd_sweep, "send what deadlines make due now, then deliver the outbox")
+    p.add_argument("--now", type=_instant, default=None, help="sweep as of this instant")
+    al = sub.add_parser("alerts", help="warnings, chases, escalations").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add("list", cmd_alerts_list, "what the sweep sent", al)
     p.add_argument("--json", action="store_true")
 
     for outcome, name in (

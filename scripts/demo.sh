@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh
+# The agency pages' GOV.UK styling (npm ci); without npm they render unstyled.
+MARRAC_WEB_NO_BROWSER=1 bash scripts/setup-web.sh || echo "(web assets not installed: pages unstyled)"
 hub=".venv/bin/marrac-hub"
 export MARRAC_HUB_CONFIG="config/demo.toml"
 export MARRAC_HUB_ACTOR="demo-user"

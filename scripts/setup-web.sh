@@ -49,7 +49,7 @@ fi
 
 # --- 2. Python packages ------------------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then
-  scripts/setup-venv.sh test
+  bash scripts/setup-venv.sh test
 fi
 if ! .venv/bin/python - "${PY_PINS[@]}" <<'EOF'
 import sys
@@ -75,7 +75,9 @@ then
 fi
 
 # --- 3. chromium for the browser tests ---------------------------------------------------
-if [ ! -x /usr/bin/chromium ]; then
+if [ "${MARRAC_WEB_NO_BROWSER:-0}" = 1 ]; then
+  :  # the demo needs no browser
+elif [ ! -x /usr/bin/chromium ]; then
   if as_root; then
     echo "setup-web: installing chromium (Debian, about 25 s)..."
     apt_install chromium

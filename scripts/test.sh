@@ -21,4 +21,5 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 bash scripts/setup-venv.sh test
+bash scripts/setup-web.sh   # GOV.UK assets (npm ci), Debian chromium for the browser tests
 exec .venv/bin/python -m pytest "$@"

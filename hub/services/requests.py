@@ -321,15 +321,17 @@ async def create_request(
                 for role, data in selected
             )
         )
+        due_rule = "explicit"
         if due_at is None:
             # Explicit time > the agency's own response time (standard requests) > the
             # policy's default for the urgency (working days or hours).
             if within is not None:
                 due_at = now + within
             elif agency.response_hours and urgency == "standard":
-                due_at = now + timedelta(hours=agency.response_hours)
+                due_at, due_rule = now + timedelta(hours=agency.response_hours), "agency"
             else:
                 due_at = request_due(now, urgency, ctx.policy, ctx.calendar)
+                due_rule = "policy"
         if due_at <= now:
             raise RequestError("the deadline must be in the future")
         basis = rq.LawfulBasis(lawful_basis) if lawful_basis else rq.LawfulBasis()
@@ -347,6 +349,7 @@ async def create_request(
             signature_digest="",
             created_at=now,
             due_at=due_at,
+            due_rule=due_rule,
         )
         session.add(request)
         await session.flush()

@@ -28,6 +28,7 @@ from hub.domain.deadlines import (
     due_steps,
     milestone_state,
     next_action_at,
+    request_due,
     steps_for_milestone,
     steps_for_request,
 )
@@ -40,6 +41,7 @@ from hub.store.models import (
     Agency,
     AlertStep,
     Case,
+    HubState,
     InfoRequest,
     Milestone,
     OutboxMessage,
@@ -148,6 +150,7 @@ async def sweep(ctx: Context, now: datetime | None = None, *, batch: int = 500) 
     """One sweep as of ``now`` (default: the clock's now)."""
     now = now or ctx.clock.now()
     report = SweepReport()
+    await recompute_if_holidays_changed(ctx, now)
     await _sweep_milestones(ctx, now, batch, report)
     await _sweep_requests(ctx, now, batch, report)
     await _check_closures(ctx, now)
@@ -347,6 +350,46 @@ def _request_notice(
         dedupe_key=key,
         subject_ref=case.ref,
     )
+
+
+CALENDAR_KEY = "calendar-fingerprint"
+
+
+async def recompute_if_holidays_changed(ctx: Context, now: datetime) -> int:
+    """When the bank-holiday list (or working hours) changed since open deadlines were
+    computed, recompute the policy-derived ones. Steps are keyed by name, so nothing
+    already sent is sent again. Returns how many deadlines moved."""
+    today = now.date()
+    fingerprint = ctx.calendar.fingerprint(today - timedelta(days=31), today + timedelta(days=400))
+    async with ctx.sessions() as session, session.begin():
+        state = await session.get(HubState, CALENDAR_KEY, with_for_update=True)
+        if state is not None and state.value == fingerprint:
+            return 0
+        moved = 0
+        if state is not None:
+            rows = (
+                await session.scalars(
+                    select(InfoRequest).where(
+                        InfoRequest.due_rule == "policy", InfoRequest.state.in_(("sent", "opened"))
+                    )
+                )
+            ).all()
+            done = await _done(session, [f"request:{r.id}" for r in rows])
+            for r in rows:
+                assert r.sent_at is not None
+                due = request_due(r.sent_at, r.urgency, ctx.policy, ctx.calendar)
+                if due != r.due_at:
+                    moved += 1
+                    r.due_at = due
+                steps = steps_for_request(
+                    r.due_at, ctx.policy, ctx.calendar, urgency=r.urgency, issued_at=r.sent_at
+                )
+                r.next_action_at = next_action_at(steps, done[f"request:{r.id}"])
+            log.warning("event=sweep.holidays_changed deadlines_moved=%d", moved)
+            state.value, state.updated_at = fingerprint, now
+        else:
+            session.add(HubState(key=CALENDAR_KEY, value=fingerprint, updated_at=now))
+        return moved
 
 
 async def _check_closures(ctx: Context, now: datetime) -> None:

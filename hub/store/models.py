@@ -257,6 +257,9 @@ class InfoRequest(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How due_at was set: "explicit" (--due/--within), "agency" (its response time) or
+    # "policy" (the urgency's default, recomputed when the bank holidays change).
+    due_rule: Mapped[str] = mapped_column(String(20), default="explicit")
 
 
 class RequestLink(Base):
@@ -343,3 +346,13 @@ class AlertStep(Base):
     # sent | cancelled
     outcome: Mapped[str] = mapped_column(String(12), default="sent")
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class HubState(Base):
+    """Small facts the hub keeps about itself (e.g. the bank-holiday fingerprint that
+    open deadlines were computed with)."""
+
+    __tablename__ = "hub_state"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[str] = mapped_column(String(400))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
