@@ -48,6 +48,9 @@ if command -v npm >/dev/null; then
 fi
 
 # --- 2. Python packages ------------------------------------------------------------------
+if [ "${MARRAC_WEB_NO_BROWSER:-0}" = 1 ]; then
+  PY_PINS=("aiohttp-jinja2==1.6" "Jinja2==3.1.6" "govuk-frontend-jinja==4.1.0")
+fi
 if [ ! -x .venv/bin/python ]; then
   bash scripts/setup-venv.sh test
 fi
