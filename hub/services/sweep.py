@@ -19,8 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, insert, or_, select
 
 from hub.crypto.tokens import TokenService
 from hub.domain.deadlines import (
@@ -79,32 +78,29 @@ def _relative(step: Step) -> str:
     return f"{hours} hours overdue"
 
 
-async def _ledger(
-    session: Any,
-    ctx: Context,
-    subject: str,
-    ref: str | None,
-    step: Step,
-    recipients: list[str],
-    now: datetime,
-) -> bool:
-    """Claim (subject, step) in the ledger; False when someone already did."""
-    insert = postgresql.insert if ctx.dialect == "postgresql" else sqlite.insert
-    result = await session.execute(
-        insert(AlertStep.__table__)
-        .values(
-            subject=subject,
-            subject_ref=ref,
-            step=step.name,
-            kind=step.kind,
-            due_at=step.due,
-            done_at=now,
-            outcome="sent",
-            recipients=recipients,
-        )
-        .on_conflict_do_nothing(index_elements=["subject", "step"])
+def _ledger_row(
+    subject: str, ref: str | None, step: Step, recipients: list[str], now: datetime
+) -> dict[str, Any]:
+    return dict(
+        subject=subject,
+        subject_ref=ref,
+        step=step.name,
+        kind=step.kind,
+        due_at=step.due,
+        done_at=now,
+        outcome="sent",
+        recipients=recipients,
     )
-    return bool(result.rowcount)
+
+
+async def _write(session: Any, ledger: list[dict[str, Any]], mails: list[dict[str, Any]]) -> None:
+    """One batch's ledger rows and mail, inserted together. The rows a sweep works on are
+    its own for the transaction (SKIP LOCKED claims, or SQLite's single writer), so a
+    unique-key clash here means another sweeper already did the work: the transaction
+    rolls back whole and the next sweep recomputes from what was committed."""
+    if ledger:
+        await session.execute(insert(AlertStep.__table__), ledger)
+    await outbox.insert_rows(session, mails)
 
 
 async def _done(session: Any, subjects: list[str]) -> dict[str, set[str]]:
@@ -182,6 +178,8 @@ async def _sweep_milestones(ctx: Context, now: datetime, batch: int, report: Swe
                 ).all()
             }
             done = await _done(session, [f"milestone:{m.id}" for m in rows])
+            ledger: list[dict[str, Any]] = []
+            mails: list[dict[str, Any]] = []
             for m in rows:
                 report.milestones += 1
                 case = cases[m.case_id]
@@ -197,17 +195,17 @@ async def _sweep_milestones(ctx: Context, now: datetime, batch: int, report: Swe
                 for step in due_steps(steps, done[subject], now):
                     recipients = _staff(ctx, step.recipients, case.coordinator)
                     done[subject].add(step.name)
-                    if not await _ledger(session, ctx, subject, case.ref, step, recipients, now):
-                        continue
+                    ledger.append(_ledger_row(subject, case.ref, step, recipients, now))
                     report.steps += 1
                     report.by_step[step.name] = report.by_step.get(step.name, 0) + 1
                     for address in recipients:
-                        await outbox.enqueue(
-                            session, ctx, _milestone_notice(ctx, case, m, step, address)
+                        mails.append(
+                            outbox.outbox_row(ctx, _milestone_notice(ctx, case, m, step, address))
                         )
                         report.mails += 1
                 m.state = milestone_state(m.due_at, m.met_at, now)
                 m.next_action_at = next_action_at(steps, done[subject])
+            await _write(session, ledger, mails)
 
 
 def _milestone_notice(ctx: Context, case: Case, m: Milestone, step: Step, address: str) -> Notice:
@@ -263,6 +261,9 @@ async def _sweep_requests(ctx: Context, now: datetime, batch: int, report: Sweep
                 ).all()
             }
             done = await _done(session, [f"request:{r.id}" for r in rows])
+            ledger = []
+            mails = []
+            links: list[dict[str, Any]] = []
             for r in rows:
                 report.requests += 1
                 if not is_open(r.state) or r.sent_at is None:
@@ -281,8 +282,7 @@ async def _sweep_requests(ctx: Context, now: datetime, batch: int, report: Sweep
                         if to_agency
                         else _staff(ctx, step.recipients, case.coordinator)
                     )
-                    if not await _ledger(session, ctx, subject, r.ref, step, recipients, now):
-                        continue
+                    ledger.append(_ledger_row(subject, r.ref, step, recipients, now))
                     report.steps += 1
                     report.by_step[step.name] = report.by_step.get(step.name, 0) + 1
                     token = None
@@ -290,22 +290,31 @@ async def _sweep_requests(ctx: Context, now: datetime, batch: int, report: Sweep
                         # A working link to the same request: tokens are only ever stored
                         # hashed, so a chase carries a fresh one (earlier ones stay valid).
                         token, token_hash = tokens.new_link_token()
-                        session.add(
-                            RequestLink(
+                        links.append(
+                            dict(
                                 request_id=r.id,
                                 token_hash=token_hash,
                                 created_at=now,
                                 expires_at=now + timedelta(days=ctx.settings.requests.link_days),
+                                revoked_at=None,
+                                code_hash=None,
+                                code_expires_at=None,
+                                code_tries=0,
+                                codes_sent=0,
+                                locked_at=None,
                             )
                         )
                     for address in recipients:
-                        await outbox.enqueue(
-                            session,
-                            ctx,
-                            _request_notice(ctx, r, case, agency, step, address, token),
+                        mails.append(
+                            outbox.outbox_row(
+                                ctx, _request_notice(ctx, r, case, agency, step, address, token)
+                            )
                         )
                         report.mails += 1
                 r.next_action_at = next_action_at(steps, done[subject])
+            if links:
+                await session.execute(insert(RequestLink.__table__), links)
+            await _write(session, ledger, mails)
 
 
 def _request_notice(
