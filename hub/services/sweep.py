@@ -20,6 +20,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from hub.crypto.tokens import TokenService
 from hub.domain.deadlines import (
@@ -146,10 +149,18 @@ async def sweep(ctx: Context, now: datetime | None = None, *, batch: int = 500) 
     """One sweep as of ``now`` (default: the clock's now)."""
     now = now or ctx.clock.now()
     report = SweepReport()
-    await recompute_if_holidays_changed(ctx, now)
-    await _sweep_milestones(ctx, now, batch, report)
-    await _sweep_requests(ctx, now, batch, report)
-    await _check_closures(ctx, now)
+    for phase in (
+        lambda: recompute_if_holidays_changed(ctx, now),
+        lambda: _sweep_milestones(ctx, now, batch, report),
+        lambda: _sweep_requests(ctx, now, batch, report),
+        lambda: _check_closures(ctx, now),
+    ):
+        try:
+            await phase()
+        except IntegrityError:
+            # Another sweeper committed the same work first; what it did is in the
+            # database, and the next sweep starts from there. Nothing is lost.
+            log.info("event=sweep.raced reason=another sweeper got there first")
     if report.steps:
         log.info(
             "event=sweep.done milestones=%d requests=%d steps=%d mails=%d",
@@ -397,7 +408,13 @@ async def recompute_if_holidays_changed(ctx: Context, now: datetime) -> int:
             log.warning("event=sweep.holidays_changed deadlines_moved=%d", moved)
             state.value, state.updated_at = fingerprint, now
         else:
-            session.add(HubState(key=CALENDAR_KEY, value=fingerprint, updated_at=now))
+            # Two hubs starting together may both get here: the first insert wins.
+            dialect_insert = pg_insert if ctx.dialect == "postgresql" else sqlite_insert
+            await session.execute(
+                dialect_insert(HubState.__table__)
+                .values(key=CALENDAR_KEY, value=fingerprint, updated_at=now)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
         return moved
 
 
