@@ -301,3 +301,44 @@ async def test_withdrawn_and_expired_links_stop_working(
         assert fresh is not None
     finally:
         await ctx.close()
+
+
+async def test_an_agency_with_a_public_key_gets_the_signed_request_sealed_to_it(
+    agency_mailboxes: Any, tmp_path: Path
+) -> None:
+    import base64
+
+    from nacl.public import PrivateKey, SealedBox
+
+    from hub.crypto.signing import verify_document
+
+    agency_key = PrivateKey.generate()
+    stack = agency_mailboxes
+    ctx, case_ref = await hub_with_case(stack, tmp_path, f"sqlite+aiosqlite:///{tmp_path}/h.db")
+    try:
+        public = base64.b64encode(bytes(agency_key.public_key)).decode()
+        (tmp_path / "agencies.toml").write_text(
+            AGENCIES + f'box_public_key = "{public}"\n'
+        )  # the GP, last in the file
+        await requests.sync_agencies(ctx, tmp_path / "agencies.toml", "test")
+        created = await requests.create_request(
+            ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
+        )
+        await deliver_due(ctx, make_sender(ctx.settings))
+        msg = mail_for(stack, "safeguarding.gp@hub.test", created.ref)
+        parts = [p for p in msg.iter_attachments()]
+        assert [p.get_filename() for p in parts] == [f"{created.ref}.json.sealed"]
+        sealed = parts[0].get_content()
+        # Only the agency's private key opens it; the hub's published key verifies it
+        envelope = json.loads(SealedBox(agency_key).decrypt(sealed))
+        with pytest.raises(CryptoError):
+            SealedBox(PrivateKey.generate()).decrypt(sealed)
+        assert ctx.ring is not None
+        from hub.crypto.signing import key_id
+
+        vk = bytes(ctx.ring.signing_key.verify_key)
+        document = verify_document(envelope, {key_id(vk): vk})
+        assert document["reference"] == created.ref
+        assert document["persons"][0]["name"] in ("Emma Clarke", "Daniel Hughes")
+    finally:
+        await ctx.close()
