@@ -25,6 +25,7 @@ from hub.domain import requests as rq
 from hub.domain.notices import Notice
 from hub.services import audit, outbox
 from hub.services.context import Context
+from hub.services.recipients import staff
 from hub.services.requests import (
     LINK_PURPOSE,
     _local,
@@ -262,9 +263,7 @@ async def verify_code(ctx: Context, token: str, code: str, client: str) -> CodeR
 
 async def _alert_locked(session: Any, ctx: Context, request: InfoRequest) -> None:
     case = await session.get(Case, request.case_id)
-    recipients = (
-        [case.coordinator] if case and case.coordinator else list(ctx.settings.alerts.team_leaders)
-    )
+    recipients = staff(ctx, ("coordinator",), case.coordinator if case else None)
     for address in recipients:
         await outbox.enqueue(
             session,

@@ -33,6 +33,7 @@ from hub.domain.notices import Notice
 from hub.domain.referral import Role
 from hub.services import audit, outbox
 from hub.services.context import Context
+from hub.services.recipients import staff
 from hub.store.models import Agency, Answer, Case, InfoRequest, Person, RequestLink
 
 log = logging.getLogger("hub.requests")
@@ -683,9 +684,7 @@ async def _notify_coordinator(
     session: Any, ctx: Context, r: InfoRequest, kind: str, channel: str
 ) -> None:
     case = await session.get(Case, r.case_id)
-    recipients = (
-        [case.coordinator] if case and case.coordinator else list(ctx.settings.alerts.team_leaders)
-    )
+    recipients = staff(ctx, ("coordinator",), case.coordinator if case else None)
     for address in recipients:
         await outbox.enqueue(
             session,

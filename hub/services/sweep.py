@@ -38,6 +38,7 @@ from hub.domain.notices import Notice
 from hub.domain.requests import is_open
 from hub.services import outbox
 from hub.services.context import Context
+from hub.services.recipients import staff
 from hub.services.requests import LINK_PURPOSE, link_url, reply_address
 from hub.store.models import (
     Agency,
@@ -117,16 +118,10 @@ async def _done(session: Any, subjects: list[str]) -> dict[str, set[str]]:
     return done
 
 
-def _staff(ctx: Context, roles: tuple[str, ...], coordinator: str | None) -> list[str]:
-    """Who a staff step goes to. With no co-ordinator yet, their warnings go to the team
-    leaders (issue: "warnings for a case with no co-ordinator go to the team leaders")."""
-    out: list[str] = []
-    for role in roles:
-        if role == "coordinator" and coordinator:
-            out.append(coordinator)
-        elif role in ("coordinator", "team-leader"):
-            out += list(ctx.settings.alerts.team_leaders)
-    return list(dict.fromkeys(out))
+async def _by_id(session: Any, model: Any, ids: set[int]) -> dict[int, Any]:
+    return {
+        row.id: row for row in (await session.scalars(select(model).where(model.id.in_(ids)))).all()
+    }
 
 
 async def _claim(
@@ -180,14 +175,7 @@ async def _sweep_milestones(ctx: Context, now: datetime, batch: int, report: Swe
             if not rows:
                 return
             seen |= {m.id for m in rows}
-            cases = {
-                c.id: c
-                for c in (
-                    await session.scalars(
-                        select(Case).where(Case.id.in_({m.case_id for m in rows}))
-                    )
-                ).all()
-            }
+            cases = await _by_id(session, Case, {m.case_id for m in rows})
             done = await _done(session, [f"milestone:{m.id}" for m in rows])
             ledger: list[dict[str, Any]] = []
             mails: list[dict[str, Any]] = []
@@ -196,15 +184,12 @@ async def _sweep_milestones(ctx: Context, now: datetime, batch: int, report: Swe
                 case = cases[m.case_id]
                 subject = f"milestone:{m.id}"
                 steps = steps_for_milestone(m.kind, m.due_at, ctx.policy)
-                if (
-                    m.met_at is not None
-                    or case.closed_at is not None
-                    and m.kind != ("closure-notice-24h")
-                ):
+                closed = case.closed_at is not None and m.kind != "closure-notice-24h"
+                if m.met_at is not None or closed:
                     m.next_action_at = None
                     continue
                 for step in due_steps(steps, done[subject], now):
-                    recipients = _staff(ctx, step.recipients, case.coordinator)
+                    recipients = staff(ctx, step.recipients, case.coordinator)
                     done[subject].add(step.name)
                     ledger.append(_ledger_row(subject, case.ref, step, recipients, now))
                     report.steps += 1
@@ -255,22 +240,8 @@ async def _sweep_requests(ctx: Context, now: datetime, batch: int, report: Sweep
             if not rows:
                 return
             seen |= {r.id for r in rows}
-            cases = {
-                c.id: c
-                for c in (
-                    await session.scalars(
-                        select(Case).where(Case.id.in_({r.case_id for r in rows}))
-                    )
-                ).all()
-            }
-            agencies = {
-                a.id: a
-                for a in (
-                    await session.scalars(
-                        select(Agency).where(Agency.id.in_({r.agency_id for r in rows}))
-                    )
-                ).all()
-            }
+            cases = await _by_id(session, Case, {r.case_id for r in rows})
+            agencies = await _by_id(session, Agency, {r.agency_id for r in rows})
             done = await _done(session, [f"request:{r.id}" for r in rows])
             ledger = []
             mails = []
@@ -291,7 +262,7 @@ async def _sweep_requests(ctx: Context, now: datetime, batch: int, report: Sweep
                     recipients = (
                         list(agency.emails)
                         if to_agency
-                        else _staff(ctx, step.recipients, case.coordinator)
+                        else staff(ctx, step.recipients, case.coordinator)
                     )
                     ledger.append(_ledger_row(subject, r.ref, step, recipients, now))
                     report.steps += 1
@@ -464,7 +435,7 @@ async def digest(ctx: Context, now: datetime | None = None) -> int:
         ).all()
         for m, ref, coordinator in rows:
             state = "OVERDUE" if m.due_at < now else "due today"
-            for who in _staff(ctx, ("coordinator",), coordinator):
+            for who in staff(ctx, ("coordinator",), coordinator):
                 lines[who].append(f"- {ref}: {m.kind} {state} ({_when(ctx, m.due_at)})")
         reqs = (
             await session.execute(
@@ -475,7 +446,7 @@ async def digest(ctx: Context, now: datetime | None = None) -> int:
         ).all()
         for r, ref, coordinator in reqs:
             state = "OVERDUE" if r.due_at < now else "due today"
-            for who in _staff(ctx, ("coordinator",), coordinator):
+            for who in staff(ctx, ("coordinator",), coordinator):
                 lines[who].append(f"- {ref}: request {r.ref} {state} ({_when(ctx, r.due_at)})")
         for who, items in lines.items():
             await outbox.enqueue(
