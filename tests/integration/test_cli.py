@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -144,3 +145,38 @@ def test_bad_settings_exit_2_with_the_reason(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "loopback" in done.stderr
+
+
+def test_a_parked_message_is_listed_alerted_and_replayed_by_one_command(tmp_path: Path) -> None:
+    import asyncio
+
+    from hub.config import load
+    from hub.services import parked
+    from hub.services.context import open_context
+
+    hub = Hub(tmp_path)
+    hub.run("init")
+    raw = (FIXTURES / "referrals" / "02-cp1252-quoted-printable.eml").read_bytes()
+
+    async def park() -> int:
+        ctx = await open_context(load(hub.config, env={}))
+        try:
+            try:
+                raise RuntimeError("disk full while writing Zoë's case")  # an unexpected bug
+            except RuntimeError as exc:
+                return await parked.park(ctx, "intake", "imap:test:1:7", exc, raw)
+        finally:
+            await ctx.close()
+
+    parked_id = asyncio.run(park())
+    listed = hub.json("parked", "list")
+    assert isinstance(listed, list) and listed[0]["id"] == parked_id
+    assert "Zoë" not in json.dumps(listed)  # the error text is not kept: it may quote people
+    hub.run("outbox", "deliver")
+    sent = list((tmp_path / "sent" / "new").iterdir())
+    assert any(b"Processing failure parked" in p.read_bytes() for p in sent)
+    replayed = hub.run("parked", "retry", str(parked_id)).strip()
+    assert re.fullmatch(rf"parked item {parked_id}: case MR-\d{{4}}-\d{{6}}", replayed), replayed
+    assert len(hub.json("cases", "list")) == 1  # type: ignore[arg-type]
+    assert hub.run("parked", "list").strip() == "nothing parked"
+    hub.run("parked", "retry", str(parked_id), code=1)  # once only
