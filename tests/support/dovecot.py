@@ -130,7 +130,10 @@ class DovecotServer:
         *,
         binary: str = DOVECOT_BIN,
         start_timeout: float = 10.0,
+        extra_config: str = "",
     ) -> None:
+        #: Appended to the generated config (e.g. an ``imap_capability`` override).
+        self._extra_config = extra_config
         self._binary = binary
         self._start_timeout = start_timeout
         self._host = "127.0.0.1"
@@ -585,6 +588,7 @@ service lmtp {{
     port = {self._lmtp_port}
   }}
 }}
+{self._extra_config}
 """
 
     def _master_pid(self) -> int | None:

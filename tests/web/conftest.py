@@ -11,28 +11,43 @@ loudly, or fail on CI (``tests.support.services.require``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import email
+import email.policy
+import re
 import shutil
+import smtplib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import aiohttp_jinja2
 import jinja2
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from connectors.imap import ImapSource
 from hub.clock import FrozenClock
 from hub.config import Settings, for_tests
 from hub.crypto import keys
 from hub.crypto.keys import KeyRing
+from hub.runtime import drain, make_sender
+from hub.services import requests
 from hub.services.context import Context, initialise, open_context
+from hub.services.outbox import deliver_due
+from hub.services.requests import Created
 from hub.store import migrate
+from hub.web import security
 from hub.web.app import ROOT, build_app, start_web
-from tests.support.services import require
+from tests.support.hub import FIXTURES, PASSWORD, REFERRALS, make_settings
+from tests.support.mail_stack import MailStack
+from tests.support.services import free_port, require
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -230,3 +245,331 @@ def browser() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+# --- the agency pages: a hub with a real case, real mail, and clients ---------------------
+#
+# A case made the way production makes it: the case-study referral delivered into real
+# Dovecot and drained by intake; agencies synced from a directory file; requests created
+# (signed, sealed, queued) by the service, and mailed through the real SMTP front end
+# into the agencies' real mailboxes.
+
+AGENCIES_TOML = """
+[[agency]]
+slug = "st-aidans-primary"
+name = "St Aidan's Primary School"
+type = "school"
+emails = ["dsl.school@hub.test"]
+
+[[agency]]
+slug = "larch-street-surgery"
+name = "Larch Street Surgery"
+type = "gp"
+emails = ["safeguarding.gp@hub.test"]
+
+[[agency]]
+slug = "preston-health-visitors"
+name = "Preston Health Visiting Team"
+type = "health-visitor"
+emails = ["hv.preston@hub.test"]
+"""
+SCHOOL, GP, HEALTH_VISITOR = "st-aidans-primary", "larch-street-surgery", "preston-health-visitors"
+MAILBOX = {
+    SCHOOL: "dsl.school@hub.test",
+    GP: "safeguarding.gp@hub.test",
+    HEALTH_VISITOR: "hv.preston@hub.test",
+}
+# Names from the case study: none may appear on a page before the code is proved.
+CASE_NAMES = ("Clarke", "Emma", "Lily", "Hughes", "Noah")
+_LINK = re.compile(r"https?://[^\s/]+(/r/[A-Za-z0-9_-]{43})\b")
+_CODE = re.compile(r"one-time code is: (\d{6})\b")
+
+
+@dataclass
+class World:
+    """A hub holding the case study, its agencies' mailboxes in Dovecot, and a context
+    for the test's own service calls."""
+
+    settings: Settings
+    ctx: Context
+    clock: FrozenClock
+    stack: MailStack
+    case_ref: str
+
+    async def create(self, slug: str = SCHOOL, **kwargs: Any) -> Created:
+        return await requests.create_request(
+            self.ctx, case_ref=self.case_ref, agency_slug=slug, actor="cc@hub.test", **kwargs
+        )
+
+    async def deliver(self) -> int:
+        return await deliver_due(self.ctx, make_sender(self.settings))
+
+    def mails(self, slug: str, subject_part: str = "") -> list[EmailMessage]:
+        """The agency's mailbox in Dovecot, oldest first (read over IMAP)."""
+        found = []
+        for raw in self.stack.dovecot.fetch_all(MAILBOX[slug]):
+            msg = email.message_from_bytes(raw, policy=email.policy.default)
+            if subject_part in str(msg["Subject"]):
+                found.append(msg)
+        return found  # type: ignore[return-value]
+
+    async def code(self, slug: str) -> str:
+        """Deliver the outbox, then the newest one-time code in the agency's mailbox."""
+        await self.deliver()
+        codes = [_CODE.search(m.get_content()) for m in self.mails(slug, "one-time code")]
+        assert codes and codes[-1] is not None, "no code mail in the mailbox"
+        return codes[-1].group(1)
+
+    def link_path(self, slug: str, ref: str) -> str:
+        """The ``/r/<token>`` path from the newest request mail for ``ref``."""
+        mails = self.mails(slug, ref)
+        assert mails, f"no mail about {ref} for {slug}"
+        found = _LINK.search(mails[-1].get_content())
+        assert found is not None, "no link in the request mail"
+        return found.group(1)
+
+
+def add_agency_mailboxes(stack: MailStack) -> None:
+    for address in MAILBOX.values():
+        if address not in stack.dovecot.users:
+            stack.dovecot.add_user(address, PASSWORD)
+
+
+async def open_world(
+    stack: MailStack,
+    data_dir: Path,
+    *,
+    db_url: str | None = None,
+    template: Path | None = None,
+    clock: FrozenClock | None = None,
+    public_url: str = "http://127.0.0.1:8080",
+    referral_over_smtp: bool = False,
+) -> World:
+    """Keys (copied from ``template`` when given), a migrated database (SQLite in
+    ``data_dir`` by default), the case study taken in by intake, the agencies synced.
+
+    The referral is put straight into the intake mailbox (IMAP APPEND), or with
+    ``referral_over_smtp`` sent through the SMTP front end, which delivers it to Dovecot
+    over LMTP before it answers."""
+    add_agency_mailboxes(stack)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if template is not None:
+        shutil.copytree(template / "keys", data_dir / "keys", dirs_exist_ok=True)
+        if db_url is None:
+            shutil.copy(template / "hub.db", data_dir / "hub.db")
+    url = db_url or f"sqlite+aiosqlite:///{data_dir}/hub.db"
+    (data_dir / "agencies.toml").write_text(AGENCIES_TOML)
+    settings = make_settings(
+        data_dir,
+        url,
+        imap_port=stack.dovecot.imap_port,
+        smtp_port=stack.smtp.port,
+        hub={"public_url": public_url},
+        replies={"password": PASSWORD},
+        agencies={"file": str(data_dir / "agencies.toml")},
+    )
+    if template is None or db_url is not None:
+        await initialise(settings)
+    clock = clock or FrozenClock(START)
+    ctx = await open_context(settings, clock)
+    try:
+        await requests.sync_agencies(ctx, data_dir / "agencies.toml", "test")
+        raw = (FIXTURES / "referrals" / "01-case-study.eml").read_bytes()
+        if referral_over_smtp:
+            with smtplib.SMTP("127.0.0.1", stack.smtp.port, timeout=10) as smtp:
+                smtp.sendmail("sarah.holt@lancashire.police.uk", [REFERRALS], raw)
+        else:
+            stack.dovecot.append(REFERRALS, raw)
+        source = ImapSource(settings.intake)
+        try:
+            report = await drain(ctx, source)
+        finally:
+            await source.close()
+        assert report.outcomes == {"case": 1}, report.outcomes
+        case_ref = report.results[0].case_ref
+        assert case_ref is not None
+    except BaseException:
+        await ctx.close()
+        raise
+    return World(settings, ctx, clock, stack, case_ref)
+
+
+@pytest.fixture
+async def world(
+    mail_stack: MailStack, tmp_path: Path, initialised_hub_dir: Path
+) -> AsyncIterator[World]:
+    """The case study on SQLite, in the test's own event loop."""
+    opened = await open_world(mail_stack, tmp_path / "hub", template=initialised_hub_dir)
+    try:
+        yield opened
+    finally:
+        await opened.ctx.close()
+
+
+class Agent:
+    """One browser's worth of HTTP: its own cookies, no JavaScript. Reads the CSRF
+    token from the last page, as a browser submits the form it was shown."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True), base_url=base_url
+        )
+        self.last = ""
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with self.session.get(path, allow_redirects=False) as response:
+            self.last = await response.text()
+            return response.status, self.last
+
+    async def post(
+        self,
+        path: str,
+        data: Any = None,
+        *,
+        csrf: bool = True,
+        follow: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, str]:
+        """POST a form (a dict, or FormData for multipart) with the CSRF token of the last
+        page shown, as a browser would; ``csrf=False`` sends only what ``data`` holds."""
+        if csrf:
+            token = csrf_from(self.last)
+            if isinstance(data, aiohttp.FormData):
+                data.add_field(security.CSRF_FIELD, token)
+            else:
+                data = {security.CSRF_FIELD: token, **(data or {})}
+        async with self.session.post(
+            path, data=data, allow_redirects=follow, headers=headers
+        ) as response:
+            self.last = await response.text()
+            return response.status, self.last
+
+    async def sign_in(self, world: World, slug: str, token: str) -> tuple[int, str]:
+        """Open the link, have a code sent, read it from the mailbox, enter it: the
+        request page (status, html)."""
+        status, _ = await self.get(f"/r/{token}")
+        assert status == 200, status
+        status, _ = await self.post(f"/r/{token}/code")
+        assert status == 200, status
+        code = await world.code(slug)
+        return await self.post(f"/r/{token}/verify", {"code": code})
+
+
+def csrf_from(html: str) -> str:
+    found = re.search(rf'name="{security.CSRF_FIELD}" value="([^"]+)"', html)
+    assert found is not None, "no CSRF field on the page"
+    return found.group(1)
+
+
+AgentFactory = Callable[[], Agent]
+
+
+@pytest.fixture
+async def served(world: World) -> AsyncIterator[str]:
+    """The hub's web app on a loopback port, serving ``world`` from the test's loop."""
+    running = await start_web(
+        build_app(world.ctx, keys.load(world.settings.hub.key_dir)), "127.0.0.1", 0
+    )
+    try:
+        yield running.url
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def agents(served: str) -> AsyncIterator[AgentFactory]:
+    """``agents()``: a new browser-like client of the served hub (own cookie jar)."""
+    made: list[Agent] = []
+
+    def make() -> Agent:
+        agent = Agent(served)
+        made.append(agent)
+        return agent
+
+    try:
+        yield make
+    finally:
+        for agent in made:
+            await agent.close()
+
+
+# --- the same from a thread, for Playwright's sync API -------------------------------------
+
+
+class LoopThread:
+    """An event loop in a thread of its own: ``run(coro)`` from the test's thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="hub-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Awaitable[Any], timeout: float = 60) -> Any:
+        async def wrap() -> Any:
+            return await coro
+
+        return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(timeout)
+
+    def close(self) -> None:
+        async def finish() -> None:
+            await self.loop.shutdown_asyncgens()
+
+        self.run(finish())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(30)
+        self.loop.close()
+
+
+@dataclass
+class LiveWorld:
+    """``World`` plus the hub's web app, both living in a :class:`LoopThread`: the
+    server's Context is its own (made in that loop), the test's is ``world.ctx``."""
+
+    thread: LoopThread
+    world: World
+    server_ctx: Context
+    running: Any
+    url: str
+
+    def run(self, coro: Awaitable[Any], timeout: float = 60) -> Any:
+        return self.thread.run(coro, timeout)
+
+
+@contextlib.contextmanager
+def live_world(
+    stack: MailStack, data_dir: Path, template: Path, *, referral_over_smtp: bool = False
+) -> Iterator[LiveWorld]:
+    thread = LoopThread()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    clock = FrozenClock(START)
+    try:
+        world = thread.run(
+            open_world(
+                stack,
+                data_dir,
+                template=template,
+                clock=clock,
+                public_url=url,
+                referral_over_smtp=referral_over_smtp,
+            )
+        )
+        try:
+            server_ctx = thread.run(open_context(world.settings, clock))
+            try:
+                app = build_app(server_ctx, keys.load(world.settings.hub.key_dir))
+                running = thread.run(start_web(app, "127.0.0.1", port))
+                try:
+                    yield LiveWorld(thread, world, server_ctx, running, url)
+                finally:
+                    thread.run(running.stop())
+            finally:
+                thread.run(server_ctx.close())
+        finally:
+            thread.run(world.ctx.close())
+    finally:
+        thread.close()
