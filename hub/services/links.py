@@ -67,21 +67,28 @@ def _tokens(ctx: Context) -> TokenService:
     return TokenService.from_ring(ctx.ring, LINK_PURPOSE)
 
 
-async def _lookup(session: Any, ctx: Context, token: str) -> tuple[RequestLink, InfoRequest] | None:
+async def _lookup(
+    session: Any, ctx: Context, token: str, *, lock: bool = False
+) -> tuple[RequestLink, InfoRequest] | None:
     """The link and request for a token, or None. The same work for every token: a
-    keyed hash and one indexed query, whether the token exists or not."""
+    keyed hash and one indexed query, whether the token exists or not.
+
+    ``lock`` takes the rows for update (PostgreSQL), so that counters such as wrong-code
+    tries cannot be raced past their limit by guesses sent in parallel; SQLite's
+    ``BEGIN IMMEDIATE`` already serialises every writer."""
     svc = _tokens(ctx)
     try:
         token_hash = svc.hash_token(token)
     except Exception:  # noqa: BLE001 - malformed tokens take the same path as unknown ones
         token_hash = hashlib.sha256(b"malformed:" + token.encode(errors="replace")).hexdigest()
-    row = (
-        await session.execute(
-            select(RequestLink, InfoRequest)
-            .join(InfoRequest, InfoRequest.id == RequestLink.request_id)
-            .where(RequestLink.token_hash == token_hash)
-        )
-    ).first()
+    query = (
+        select(RequestLink, InfoRequest)
+        .join(InfoRequest, InfoRequest.id == RequestLink.request_id)
+        .where(RequestLink.token_hash == token_hash)
+    )
+    if lock and ctx.dialect == "postgresql":
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
     return (row[0], row[1]) if row else None
 
 
@@ -137,7 +144,7 @@ async def send_code(ctx: Context, token: str, client: str) -> bool:
     now = ctx.clock.now()
     cfg = ctx.settings.requests
     async with ctx.sessions() as session, session.begin():
-        found = await _lookup(session, ctx, token)
+        found = await _lookup(session, ctx, token, lock=True)
         if not found or _usable(*found, now) != "ok":
             await audit.record(
                 session,
@@ -207,7 +214,7 @@ async def verify_code(ctx: Context, token: str, code: str, client: str) -> CodeR
     now = ctx.clock.now()
     cfg = ctx.settings.requests
     async with ctx.sessions() as session, session.begin():
-        found = await _lookup(session, ctx, token)
+        found = await _lookup(session, ctx, token, lock=True)
         state = _usable(*found, now) if found else "unusable"
         if found is None or state != "ok":
             await audit.record(
@@ -398,7 +405,16 @@ async def submit(
                 }
             )
         ).hexdigest(),
-        "attachments": len(submission.attachments),
+        # Each file by name, type, size and digest: the agency can prove what it sent.
+        "attachments": [
+            {
+                "filename": name,
+                "content_type": ctype,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+            for name, ctype, data in submission.attachments
+        ],
     }
     kid = key_id(bytes(ctx.ring.signing_key.verify_key))
     receipt = sign_document(receipt_doc, ctx.ring.signing_key, kid)
@@ -432,11 +448,12 @@ async def renew(ctx: Context, token: str, client: str) -> None:
     only. The answer is the same whatever the token was, so this reveals nothing."""
     now = ctx.clock.now()
     async with ctx.sessions() as session, session.begin():
-        found = await _lookup(session, ctx, token)
+        found = await _lookup(session, ctx, token, lock=True)
         renewable = (
             found is not None
             and found[0].revoked_at is None
             and found[0].expires_at <= now
+            and found[0].locked_at is None  # a locked link stays locked: call the team
             and rq.is_open(found[1].state)
         )
         if not renewable or found is None:

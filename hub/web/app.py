@@ -36,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub.crypto.keys import KeyRing
 from hub.crypto.signing import public_keys_document
 from hub.services.context import Context
-from hub.web import pages, security
+from hub.web import agency, pages, security
 from hub.web.pages import Handler
 from hub.web.state import CONTEXT, FRONTEND, RING
 
@@ -186,6 +186,7 @@ def build_app(
         # Browsers ask for it by this name when a document (JSON, text) names no icon.
         app.router.add_get("/favicon.ico", favicon(frontend_dist / "assets" / "images"))
     app.router.add_get("/static/hub/{path:.+}", static_files(HUB_STATIC))
+    agency.add_routes(app)
     return app
 
 

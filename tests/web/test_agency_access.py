@@ -824,14 +824,6 @@ async def test_guesses_sent_all_at_once_still_get_five_tries_in_all(
     any_db_world: World, any_db_agent: Agent, request: pytest.FixtureRequest
 ) -> None:
     world, agent = any_db_world, any_db_agent
-    if world.ctx.dialect == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="services.links.verify_code reads the link without a row lock, so "
-                "parallel wrong codes overwrite each other's code_tries (lost updates)",
-            )
-        )
     created = await world.create(SCHOOL)
     await agent.get(f"/r/{created.token}")
     await agent.post(f"/r/{created.token}/code")

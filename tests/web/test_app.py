@@ -243,18 +243,18 @@ async def test_the_access_log_names_routes_never_paths(
     async def link(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    app = hub.app(lambda a: a.router.add_get("/r/{token}", link))
+    app = hub.app(lambda a: a.router.add_get("/t/{token}", link))
     server = await web_app.start_web(app, "127.0.0.1", 0)
     try:
         with caplog.at_level(logging.INFO, logger="hub.web.access"):
             async with aiohttp.ClientSession() as session:
-                async with session.get(f"{server.url}/r/SECRET-TOKEN-VALUE?x=1") as response:
+                async with session.get(f"{server.url}/t/SECRET-TOKEN-VALUE?x=1") as response:
                     assert response.status == 200
                 async with session.get(f"{server.url}/nope/SECRET-2") as response:
                     assert response.status == 404
     finally:
         await server.stop()
-    assert "route=/r/{token} status=200" in caplog.text
+    assert "route=/t/{token} status=200" in caplog.text
     assert "method=GET route=- status=404" in caplog.text
     assert "SECRET" not in caplog.text
 
