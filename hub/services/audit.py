@@ -36,24 +36,9 @@ async def record(
     action: str,
     object_ref: str,
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> None:
     """Append one event inside the caller's transaction."""
-    await advisory_xact_lock(session, "audit-chain")
-    last = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
-    prev = last or GENESIS
-    detail = detail or {}
-    event = AuditEvent(
-        at=at,
-        actor=actor,
-        action=action,
-        object_ref=object_ref,
-        detail=detail,
-        prev_hash=prev,
-        hash=_digest(prev, at, actor, action, object_ref, detail),
-    )
-    session.add(event)
-    await session.flush()
-    return event
+    await record_many(session, at, [(actor, action, object_ref, detail or {})])
 
 
 async def record_many(

@@ -11,6 +11,7 @@ Every step is one transaction and is audited.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -171,10 +172,17 @@ class Template:
 
 
 def load_templates(directory: Path | None) -> dict[str, Template]:
-    """Request templates (``config/request-templates/*.toml``), editable without code."""
-    templates: dict[str, Template] = {}
+    """Request templates (``config/request-templates/*.toml``), editable without code:
+    read again whenever a file in the folder changes (cached on names and mtimes)."""
     if directory is None or not directory.is_dir():
-        return templates
+        return {}
+    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(directory.glob("*.toml")))
+    return _read_templates(directory, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_templates(directory: Path, stamp: tuple[tuple[str, int], ...]) -> dict[str, Template]:
+    templates: dict[str, Template] = {}
     for path in sorted(directory.glob("*.toml")):
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
         name = str(raw.get("name") or path.stem)
