@@ -77,7 +77,11 @@ class MailboxState(Base):
 
 
 class InboundMessage(Base):
-    """Every message intake ever read, whatever became of it."""
+    """Every message intake ever read, whatever became of it.
+
+    Ids (here and on ``cases``) are assigned by intake under its lock (max + 1), so a
+    whole batch, with links between its own rows, is known before it is inserted. Every
+    insert into these two tables must go through intake or the replies filer."""
 
     __tablename__ = "inbound_messages"
     __table_args__ = (
