@@ -357,8 +357,8 @@ async def cmd_requests_show(settings: Settings, args: argparse.Namespace) -> int
     async def run(ctx: Context) -> int:
         try:
             found = await requests.show_request(ctx, args.id, _actor(args))
-        except requests.NotFound as exc:
-            print(str(exc), file=sys.stderr)
+        except requests.RequestError as exc:
+            print(f"marrac-hub: {exc}", file=sys.stderr)
             return 1
         if args.json:
             _print_json(found)

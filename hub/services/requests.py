@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from nacl.exceptions import CryptoError
 from nacl.public import PublicKey, SealedBox
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -574,7 +575,7 @@ async def show_request(ctx: Context, ident: str, actor: str) -> dict[str, Any]:
                 "channel": a.channel,
                 "kind": a.kind,
                 "received_at": _iso(a.received_at),
-                "content": json.loads(unseal.decrypt(a.sealed)),
+                "content": _open_answer(unseal, a),
             }
             for a in answers
         ]
@@ -582,6 +583,20 @@ async def show_request(ctx: Context, ident: str, actor: str) -> dict[str, Any]:
             session, at=now, actor=actor, action="request.show", object_ref=r.ref or str(r.id)
         )
     return out
+
+
+class AnswerUnreadable(RequestError):
+    """A sealed answer failed to open: altered in storage, or sealed to another key."""
+
+
+def _open_answer(unseal: SealedBox, answer: Answer) -> Any:
+    try:
+        return json.loads(unseal.decrypt(answer.sealed))
+    except CryptoError:
+        raise AnswerUnreadable(
+            f"answer {answer.id} failed its integrity check: it was altered in storage or "
+            "sealed to another key; nothing of it can be shown"
+        ) from None
 
 
 async def withdraw(ctx: Context, ident: str, actor: str) -> str:
