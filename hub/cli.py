@@ -77,7 +77,8 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         from hub.web.app import run_web
 
         assert ctx.ring is not None
-        await serve(ctx, run_web(ctx, ctx.ring))
+        ring = ctx.ring
+        await serve(ctx, lambda: run_web(ctx, ring))
         return 0
 
     return await _with_context(settings, run)

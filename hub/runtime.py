@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,20 +227,30 @@ async def outbox_loop(ctx: Context, wake: asyncio.Event) -> None:
             await asyncio.wait_for(wake.wait(), ctx.settings.outbox.poll_seconds)
 
 
-def start_scheduler(ctx: Context, wake: asyncio.Event) -> AsyncIOScheduler:
+def start_scheduler(
+    ctx: Context, wake: asyncio.Event, running: set[asyncio.Task[Any]]
+) -> AsyncIOScheduler:
     """APScheduler runs the short periodic jobs: the sweep and the daily digest. A job
     that fails is logged by APScheduler and runs again at its next time; what is due is
-    always recomputed from the database, so a missed run loses nothing."""
+    always recomputed from the database, so a missed run loses nothing. Jobs in flight
+    are tracked in ``running`` so that shutting down lets them finish."""
     scheduler = AsyncIOScheduler(timezone=ctx.settings.hub.timezone)
 
+    async def tracked(job: Callable[[], Awaitable[bool]]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.add(task)
+        try:
+            if await job():
+                wake.set()
+        finally:
+            running.discard(task)
+
     async def sweep_job() -> None:
-        report = await sweep.sweep(ctx)
-        if report.mails:
-            wake.set()
+        await tracked(lambda: _swept(ctx))
 
     async def digest_job() -> None:
-        if await sweep.digest(ctx):
-            wake.set()
+        await tracked(lambda: _digested(ctx))
 
     hour, _, minute = ctx.settings.scheduler.digest_time.partition(":")
     scheduler.add_job(
@@ -268,7 +278,29 @@ def start_scheduler(ctx: Context, wake: asyncio.Event) -> AsyncIOScheduler:
     return scheduler
 
 
-async def serve(ctx: Context, web: Coroutine[Any, Any, None] | None = None) -> None:
+async def _swept(ctx: Context) -> bool:
+    return (await sweep.sweep(ctx)).mails > 0
+
+
+async def _digested(ctx: Context) -> bool:
+    return await sweep.digest(ctx) > 0
+
+
+async def supervise(name: str, start: Callable[[], Awaitable[None]], cap: float = 60.0) -> None:
+    """Run a service that should never stop (the web server); if it fails, log why and
+    start it again with backoff, without taking intake or the outbox down with it."""
+    backoff = Backoff(cap)
+    while True:
+        try:
+            await start()
+            return
+        except Exception as exc:  # noqa: BLE001 - logged and retried; the others run on
+            delay = backoff.next()
+            log.error("event=%s.failed error=%s retry_in=%.1fs", name, type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+
+
+async def serve(ctx: Context, web: Callable[[], Awaitable[None]] | None = None) -> None:
     """Run intake, replies, the outbox and (given) the web server until SIGTERM or
     SIGINT, then stop cleanly."""
     stop = asyncio.Event()
@@ -287,8 +319,9 @@ async def serve(ctx: Context, web: Coroutine[Any, Any, None] | None = None) -> N
             )
         )
     if web is not None:
-        tasks.append(asyncio.create_task(web, name="web"))
-    scheduler = start_scheduler(ctx, wake)
+        tasks.append(asyncio.create_task(supervise("web", web), name="web"))
+    jobs: set[asyncio.Task[Any]] = set()
+    scheduler = start_scheduler(ctx, wake, jobs)
     log.info(
         "event=serve.started pid=%d source=%s transport=%s",
         os.getpid(),
@@ -298,6 +331,9 @@ async def serve(ctx: Context, web: Coroutine[Any, Any, None] | None = None) -> N
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
     scheduler.shutdown(wait=False)
+    if jobs:
+        # A sweep in flight finishes (it is one short transaction per batch).
+        await asyncio.wait(set(jobs), timeout=15)
     for task in tasks:
         task.cancel()
     stopper.cancel()

@@ -154,3 +154,51 @@ async def test_connections_cut_mid_transfer_lose_and_double_nothing(
     assert dovecot.count(REFERRALS, "Processed") == 5
     received_once(smtp, await message_ids(ctx))
     await ctx.close()
+
+
+async def test_a_web_port_in_use_does_not_stop_intake(mail_stack: Any, tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from tests.support.hub import settings_dict, write_config
+
+    root = Path(__file__).parents[2]
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    port = squatter.getsockname()[1]
+    raw = settings_dict(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
+        imap_port=mail_stack.dovecot.imap_port,
+        smtp_port=mail_stack.smtp.port,
+        web={"port": port},
+    )
+    config = write_config(tmp_path / "hub.toml", raw)
+    ctx = await start_context(make_settings(tmp_path, raw["database"]["url"], imap_port=1))
+    log = tmp_path / "hub.log"
+    with log.open("ab") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "serve", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
+    try:
+        mail_stack.dovecot.append(REFERRALS, referral(1))
+        await wait_until(lambda: _eq(case_count(ctx), 1), timeout=30, what="the case")
+        await wait_until(
+            lambda: "event=web.failed error=OSError" in log.read_text(),
+            what="the web failure logged",
+        )
+        assert proc.poll() is None, "the hub must keep running"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, log.read_text()[-2000:]
+        squatter.close()
+        await ctx.close()

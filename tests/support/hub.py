@@ -53,6 +53,8 @@ def settings_dict(
             "poll_seconds": 0.5,
         },
         "alerts": {"team_leaders": [TEAM_LEADER]},
+        # Any free port: several hubs (and test runs) share this machine.
+        "web": {"port": 0},
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
