@@ -330,10 +330,11 @@ async def serve(ctx: Context, web: Callable[[], Awaitable[None]] | None = None) 
     )
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    scheduler.shutdown(wait=False)
+    # No new jobs; a sweep in flight finishes (APScheduler's shutdown would cancel it).
+    scheduler.pause()
     if jobs:
-        # A sweep in flight finishes (it is one short transaction per batch).
         await asyncio.wait(set(jobs), timeout=15)
+    scheduler.shutdown(wait=False)
     for task in tasks:
         task.cancel()
     stopper.cancel()
