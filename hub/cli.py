@@ -445,6 +445,41 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_replies_list(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.services import replies
+
+    async def run(ctx: Context) -> int:
+        found = await replies.list_unmatched(ctx, _actor(args))
+        if args.json:
+            _print_json(found)
+            return 0
+        if not found:
+            print("no unmatched replies")
+        for r in found:
+            print(
+                f"#{r['id']:<5} {str(r['received_at'])[:16]}  {r['sender'] or '-'}  "
+                f"{r['subject'] or ''}"
+            )
+        return 0
+
+    return await _with_context(settings, run)
+
+
+async def cmd_replies_file(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.services import replies
+
+    async def run(ctx: Context) -> int:
+        try:
+            await replies.file_by_hand(ctx, args.id, args.request, _actor(args))
+        except LookupError as exc:
+            print(f"marrac-hub: {exc}", file=sys.stderr)
+            return 1
+        print(f"reply #{args.id} filed on {args.request}")
+        return 0
+
+    return await _with_context(settings, run)
+
+
 def _casework(action: str) -> Callable[[Settings, argparse.Namespace], Awaitable[int]]:
     async def cmd(settings: Settings, args: argparse.Namespace) -> int:
         from hub.services import casework
@@ -645,6 +680,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p = add("evidence", cmd_requests_evidence, "delivery evidence as one JSON document", rqp)
     p.add_argument("id")
+
+    rp = sub.add_parser("replies", help="agencies' email replies").add_subparsers(
+        dest="sub", required=True
+    )
+    p = add("list", cmd_replies_list, "replies that matched no request", rp)
+    p.add_argument("--json", action="store_true")
+    p = add("file", cmd_replies_file, "file an unmatched reply on a request", rp)
+    p.add_argument("id", type=int)
+    p.add_argument("--request", required=True, help="RQ- reference")
 
     p = sub.add_parser(
         "verify", parents=[common], help="check a signed request, answer or receipt offline"

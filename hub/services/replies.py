@@ -173,3 +173,81 @@ def _text(raw: bytes) -> str:
         return "\n\n".join(texts)[:200_000]
     except Exception:  # noqa: BLE001 - the sealed raw mail is kept regardless
         return ""
+
+
+async def list_unmatched(ctx: Context, actor: str) -> list[dict[str, object]]:
+    """Replies waiting to be filed by hand, decrypted for staff (audited)."""
+    now = ctx.clock.now()
+    async with ctx.sessions() as session, session.begin():
+        rows = (
+            await session.execute(
+                select(UnmatchedReply, InboundMessage)
+                .join(InboundMessage, InboundMessage.id == UnmatchedReply.inbound_id)
+                .where(UnmatchedReply.filed_at.is_(None))
+                .order_by(UnmatchedReply.id)
+            )
+        ).all()
+        out: list[dict[str, object]] = []
+        for unmatched, inbound in rows:
+            meta = ctx.sealer.open_json(inbound.meta_sealed)
+            out.append(
+                {
+                    "id": unmatched.id,
+                    "inbound_id": inbound.id,
+                    "sender": meta.get("sender"),
+                    "subject": meta.get("subject"),
+                    "reason": unmatched.reason,
+                    "received_at": unmatched.received_at.isoformat().replace("+00:00", "Z"),
+                }
+            )
+        await audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="replies.list",
+            object_ref="unmatched-replies",
+            detail={"count": len(out)},
+        )
+    return out
+
+
+async def file_by_hand(ctx: Context, unmatched_id: int, request_ref: str, actor: str) -> None:
+    """A person decided which request an unmatched reply belongs to: file it there."""
+    now = ctx.clock.now()
+    async with ctx.sessions() as session, session.begin():
+        unmatched = await session.get(UnmatchedReply, unmatched_id)
+        if unmatched is None or unmatched.filed_at is not None:
+            raise LookupError(f"no unmatched reply {unmatched_id} waiting to be filed")
+        request = await session.scalar(select(InfoRequest).where(InfoRequest.ref == request_ref))
+        if request is None:
+            raise LookupError(f"no request {request_ref}")
+        inbound = await session.get(InboundMessage, unmatched.inbound_id)
+        assert inbound is not None
+        raw = ctx.sealer.open(inbound.raw_sealed)
+        unmatched.filed_at = now
+        request_id = request.id
+        await audit.record(
+            session,
+            at=now,
+            actor=actor,
+            action="reply.filed-by-hand",
+            object_ref=request_ref,
+            detail={"inbound": inbound.id},
+        )
+    parsed = parse_mail(raw)
+    await store_answer(
+        ctx,
+        request_id,
+        channel="email",
+        kind="email",
+        content={
+            "kind": "email",
+            "from": parsed.sender,
+            "subject": parsed.subject,
+            "text": _text(raw),
+            "filed_by": actor,
+        },
+        dedupe_key=f"email:{unmatched.inbound_id}",
+        actor=actor,
+        event=rq.RequestEvent.ANSWER_BY_EMAIL,
+    )

@@ -86,6 +86,8 @@ def test_every_command_works_from_a_terminal(tmp_path: Path) -> None:
     assert isinstance(quarantined, list) and len(quarantined) == 1
     jsonschema.validate(quarantined[0], schema("quarantine-entry.schema.json"))
     assert "nothing parked" in hub.run("parked", "list")
+    assert "no unmatched replies" in hub.run("replies", "list")
+    hub.run("replies", "file", "99", "--request", "RQ-2026-000001", code=1)
 
     # Requests, casework and the sweep
     assert "added 1" in hub.run("agencies", "sync")

@@ -265,6 +265,17 @@ async def test_an_agency_can_answer_by_replying_and_strangers_land_in_triage(
         leader = [m["Subject"] for m in stack.smtp.messages(to="team-leader.south@hub.test")]
         assert any("could not be matched" in s for s in leader)
         assert any(created.ref in s and "email" in s for s in leader)
+        # A person files the unmatched reply by hand; it is listed once, then gone
+        from hub.services import replies
+
+        waiting = await replies.list_unmatched(ctx, "tl")
+        assert [w["sender"] for w in waiting] == ["someone@hub.test"]
+        await replies.file_by_hand(ctx, int(waiting[0]["id"]), created.ref, "tl")  # type: ignore[call-overload]
+        assert await replies.list_unmatched(ctx, "tl") == []
+        shown = await requests.show_request(ctx, created.ref, "cc")
+        assert [a["content"].get("filed_by") for a in shown["answers"]] == [None, "tl"]
+        with pytest.raises(LookupError):
+            await replies.file_by_hand(ctx, int(waiting[0]["id"]), created.ref, "tl")  # type: ignore[call-overload]
     finally:
         await ctx.close()
 
