@@ -32,6 +32,7 @@ from hub.services.requests import (
     link_url,
     request_mails,
     store_answer,
+    token_services,
 )
 from hub.store.models import Agency, Case, InfoRequest, RequestLink
 
@@ -76,15 +77,18 @@ async def _lookup(
     ``lock`` takes the rows for update (PostgreSQL), so that counters such as wrong-code
     tries cannot be raced past their limit by guesses sent in parallel; SQLite's
     ``BEGIN IMMEDIATE`` already serialises every writer."""
-    svc = _tokens(ctx)
-    try:
-        token_hash = svc.hash_token(token)
-    except Exception:  # noqa: BLE001 - malformed tokens take the same path as unknown ones
-        token_hash = hashlib.sha256(b"malformed:" + token.encode(errors="replace")).hexdigest()
+    hashes = []
+    for svc in token_services(ctx):  # the same number of hashes for any token
+        try:
+            hashes.append(svc.hash_token(token))
+        except Exception:  # noqa: BLE001 - malformed tokens take the same path as unknown
+            hashes.append(
+                hashlib.sha256(b"malformed:" + token.encode(errors="replace")).hexdigest()
+            )
     query = (
         select(RequestLink, InfoRequest)
         .join(InfoRequest, InfoRequest.id == RequestLink.request_id)
-        .where(RequestLink.token_hash == token_hash)
+        .where(RequestLink.token_hash.in_(hashes))
     )
     if lock and ctx.dialect == "postgresql":
         query = query.with_for_update()
@@ -231,7 +235,9 @@ async def verify_code(ctx: Context, token: str, code: str, client: str) -> CodeR
         right = (
             not expired
             and link.code_hash is not None
-            and _tokens(ctx).verify_code(code, request.id, link.code_hash)
+            and any(
+                svc.verify_code(code, request.id, link.code_hash) for svc in token_services(ctx)
+            )
         )
         if right:
             link.code_hash = None  # one time

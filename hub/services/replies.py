@@ -22,7 +22,7 @@ from hub.domain.notices import Notice
 from hub.services import audit, outbox
 from hub.services.context import Context
 from hub.services.intake import InboundItem, IngestResult, content_fingerprint
-from hub.services.requests import _tokens, store_answer
+from hub.services.requests import store_answer, token_services
 from hub.store.db import advisory_xact_lock
 from hub.store.models import InboundMessage, InfoRequest, UnmatchedReply
 
@@ -44,11 +44,11 @@ def _candidates(raw: bytes) -> list[str]:
 def match_request(ctx: Context, raw: bytes) -> int | None:
     """The request id a reply is addressed to, if its plus address verifies."""
     local, _, domain = ctx.settings.replies.address.partition("@")
-    svc = _tokens(ctx)
     for address in _candidates(raw):
-        request_id = svc.parse_reply_address(address, local, domain)
-        if request_id is not None:
-            return request_id
+        for svc in token_services(ctx):
+            request_id = svc.parse_reply_address(address, local, domain)
+            if request_id is not None:
+                return request_id
     return None
 
 

@@ -226,8 +226,18 @@ class Created:
 
 
 def _tokens(ctx: Context) -> TokenService:
+    """Capabilities are minted under the active token key."""
     assert ctx.ring is not None
     return TokenService.from_ring(ctx.ring, LINK_PURPOSE)
+
+
+def token_services(ctx: Context) -> list[TokenService]:
+    """Every token key, the active one first: links, reply addresses and codes issued
+    before a key rotation keep working until they expire."""
+    assert ctx.ring is not None
+    active = ctx.ring.active["token"]
+    keys = sorted(ctx.ring.keys["token"].values(), key=lambda k: k.fingerprint != active)
+    return [TokenService(k.secret, LINK_PURPOSE) for k in keys]
 
 
 def _local(at: datetime, ctx: Context) -> str:

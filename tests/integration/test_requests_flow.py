@@ -353,3 +353,37 @@ async def test_an_agency_with_a_public_key_gets_the_signed_request_sealed_to_it(
         assert document["persons"][0]["name"] in ("Emma Clarke", "Daniel Hughes")
     finally:
         await ctx.close()
+
+
+async def test_links_and_reply_addresses_survive_a_token_key_rotation(
+    agency_mailboxes: Any, tmp_path: Path
+) -> None:
+    from hub.crypto import keys
+    from hub.services.context import open_context
+    from hub.services.replies import match_request
+
+    ctx, case_ref = await hub_with_case(
+        agency_mailboxes, tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db"
+    )
+    try:
+        before = await requests.create_request(
+            ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
+        )
+        old_reply = requests.reply_address(ctx, before.id)
+    finally:
+        await ctx.close()
+    # When the token key is rotated (a new key becomes active, the old one is kept)
+    keys.generate(ctx.settings.hub.key_dir, ("token",))
+    ctx = await open_context(ctx.settings)
+    try:
+        assert requests.reply_address(ctx, before.id) != old_reply
+        # Then the link and the reply address issued before still work
+        assert (await links.landing(ctx, before.token, "t")).state == "ok"
+        assert match_request(ctx, f"To: {old_reply}\r\n\r\nhello".encode()) == before.id
+        assert await links.send_code(ctx, before.token, "t")
+        # and a forged address still matches nothing
+        forged = old_reply.replace(old_reply.split(".")[1][:4], "aaaa")
+        assert forged != old_reply
+        assert match_request(ctx, f"To: {forged}\r\n\r\nx".encode()) is None
+    finally:
+        await ctx.close()
