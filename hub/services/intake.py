@@ -323,7 +323,6 @@ async def _ingest(
                     message_id_reused=bool(parsed.message_id) and mid_hash in mids_seen,
                 )
             mids_seen.add(mid_hash)
-            by_source[item.source_key] = _Seen(inbound_id, item.source_key, decision)
 
             case_id = case_ref = None
             if decision.opens_case:
@@ -401,6 +400,7 @@ async def _ingest(
             if item.uid is not None and item.uidvalidity is not None:
                 key = (item.mailbox, item.uidvalidity)
                 max_uid[key] = max(max_uid.get(key, 0), item.uid)
+            by_source[item.source_key] = _Seen(inbound_id, item.source_key, decision, case_ref)
             results.append(IngestResult(inbound_id, decision.outcome, decision.reason, case_ref))
             log.info(
                 "event=intake.%s inbound=%s case=%s reason=%r problems=%d",
@@ -434,6 +434,7 @@ class _Seen:
     id: int
     source_key: str
     decision: Decision
+    ref: str | None
 
     @property
     def outcome(self) -> str:
@@ -442,8 +443,6 @@ class _Seen:
     @property
     def reason(self) -> str:
         return self.decision.reason
-
-    ref = None
 
 
 def _add_case(
