@@ -32,6 +32,20 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def _listing(
+    args: argparse.Namespace, found: list[Any], empty: str, line: Callable[[Any], str]
+) -> int:
+    """A list command's output: the JSON list with --json, else one line per item."""
+    if args.json:
+        _print_json(found)
+    elif not found:
+        print(empty)
+    else:
+        for item in found:
+            print(line(item))
+    return 0
+
+
 def _actor(args: argparse.Namespace) -> str:
     return "cli:" + (args.actor or os.environ.get("MARRAC_HUB_ACTOR") or getpass.getuser())
 
@@ -140,14 +154,7 @@ def _one_line(case: dict[str, Any]) -> str:
 async def cmd_cases_list(settings: Settings, args: argparse.Namespace) -> int:
     async def run(ctx: Context) -> int:
         found = await cases.list_cases(ctx, _actor(args))
-        if args.json:
-            _print_json(found)
-        else:
-            if not found:
-                print("no cases")
-            for case in found:
-                print(_one_line(case))
-        return 0
+        return _listing(args, found, "no cases", _one_line)
 
     return await _with_context(settings, run)
 
@@ -202,17 +209,14 @@ def _inbound_cmd(outcome: str) -> Callable[[Settings, argparse.Namespace], Await
     async def cmd(settings: Settings, args: argparse.Namespace) -> int:
         async def run(ctx: Context) -> int:
             found = await cases.list_inbound(ctx, outcome, _actor(args))
-            if args.json:
-                _print_json(found)
-            else:
-                if not found:
-                    print(f"no {outcome} mail")
-                for m in found:
-                    print(
-                        f"#{m['id']:<6} {m['received_at'][:16]}  {m['sender'] or '-'}  "
-                        f"{m['reason']}"
-                    )
-            return 0
+            return _listing(
+                args,
+                found,
+                f"no {outcome} mail",
+                lambda m: (
+                    f"#{m['id']:<6} {m['received_at'][:16]}  {m['sender'] or '-'}  {m['reason']}"
+                ),
+            )
 
         return await _with_context(settings, run)
 
@@ -222,17 +226,14 @@ def _inbound_cmd(outcome: str) -> Callable[[Settings, argparse.Namespace], Await
 async def cmd_parked_list(settings: Settings, args: argparse.Namespace) -> int:
     async def run(ctx: Context) -> int:
         found = await parked.list_parked(ctx, include_done=args.all)
-        if args.json:
-            _print_json(found)
-        else:
-            if not found:
-                print("nothing parked")
-            for p in found:
-                print(
-                    f"#{p['id']:<5} {p['stage']:8} {p['state']:8} {p['created_at'][:16]}  "
-                    f"{p['error']}"
-                )
-        return 0
+        return _listing(
+            args,
+            found,
+            "nothing parked",
+            lambda p: (
+                f"#{p['id']:<5} {p['stage']:8} {p['state']:8} {p['created_at'][:16]}  {p['error']}"
+            ),
+        )
 
     return await _with_context(settings, run)
 
@@ -339,17 +340,15 @@ async def cmd_requests_create(settings: Settings, args: argparse.Namespace) -> i
 async def cmd_requests_list(settings: Settings, args: argparse.Namespace) -> int:
     async def run(ctx: Context) -> int:
         found = await requests.list_requests(ctx, _actor(args), args.case)
-        if args.json:
-            _print_json(found)
-            return 0
-        if not found:
-            print("no requests")
-        for r in found:
-            print(
+        return _listing(
+            args,
+            found,
+            "no requests",
+            lambda r: (
                 f"{r['ref']:16} {r['case_ref']:16} {r['agency']:26} {r['status']:18} "
                 f"due {r['due_at'][:16]}"
-            )
-        return 0
+            ),
+        )
 
     return await _with_context(settings, run)
 
@@ -450,17 +449,15 @@ async def cmd_replies_list(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run(ctx: Context) -> int:
         found = await replies.list_unmatched(ctx, _actor(args))
-        if args.json:
-            _print_json(found)
-            return 0
-        if not found:
-            print("no unmatched replies")
-        for r in found:
-            print(
+        return _listing(
+            args,
+            found,
+            "no unmatched replies",
+            lambda r: (
                 f"#{r['id']:<5} {str(r['received_at'])[:16]}  {r['sender'] or '-'}  "
                 f"{r['subject'] or ''}"
-            )
-        return 0
+            ),
+        )
 
     return await _with_context(settings, run)
 
@@ -537,17 +534,15 @@ async def cmd_alerts_list(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run(ctx: Context) -> int:
         found = await sweep.alerts_sent(ctx)
-        if args.json:
-            _print_json(found)
-            return 0
-        if not found:
-            print("no alerts sent")
-        for a in found:
-            print(
+        return _listing(
+            args,
+            found,
+            "no alerts sent",
+            lambda a: (
                 f"{a['queued_at'][:16]} {a['subject_ref'] or '-':16} {a['kind']:20} "
                 f"{a['step']:14} -> {a['recipient']} ({a['delivery']})"
-            )
-        return 0
+            ),
+        )
 
     return await _with_context(settings, run)
 

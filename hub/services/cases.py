@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 
 from hub.services import audit
 from hub.services.context import Context
+from hub.services.timefmt import iso_z
 from hub.store.models import Case, InboundMessage, Person
 
 
@@ -31,10 +32,6 @@ def _person(sealed: dict[str, Any]) -> dict[str, Any]:
         "phone": sealed.get("phone"),
         "details": sealed.get("details", {}),
     }
-
-
-def _iso(value: Any) -> str:
-    return str(value.isoformat().replace("+00:00", "Z"))
 
 
 async def _cases_json(ctx: Context, where: Any = None) -> list[dict[str, Any]]:
@@ -74,7 +71,7 @@ async def _cases_json(ctx: Context, where: Any = None) -> list[dict[str, Any]]:
                 {
                     "ref": case.ref,
                     "status": case.status,
-                    "received_at": _iso(case.received_at),
+                    "received_at": iso_z(case.received_at),
                     "force_reference": case.force_reference,
                     "risk_level": case.risk_level,
                     "division": case.division,
@@ -152,7 +149,7 @@ async def list_inbound(ctx: Context, outcome: str, actor: str) -> list[dict[str,
                     "sender": meta.get("sender"),
                     "subject": meta.get("subject"),
                     "reason": row.reason,
-                    "received_at": _iso(row.received_at),
+                    "received_at": iso_z(row.received_at),
                     "size": row.size,
                 }
             )

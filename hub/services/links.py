@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -346,6 +347,17 @@ class Submission:
     attachments: tuple[tuple[str, str, bytes], ...] = ()
 
 
+def _files(
+    submission: Submission, extra: Callable[[bytes], dict[str, str]]
+) -> list[dict[str, Any]]:
+    """The submitted files described one way (name, type, size) plus ``extra``: the
+    sealed answer keeps their bytes, the receipt their digests."""
+    return [
+        {"filename": name, "content_type": ctype, "size": len(data), **extra(data)}
+        for name, ctype, data in submission.attachments
+    ]
+
+
 async def submit(
     ctx: Context, grant: Grant, submission: Submission, client: str
 ) -> tuple[str, dict[str, Any] | None]:
@@ -369,15 +381,7 @@ async def submit(
         "kind": submission.kind,
         "answers": submission.answers,
         "decline_reason": submission.decline_reason,
-        "attachments": [
-            {
-                "filename": name,
-                "content_type": ctype,
-                "size": len(data),
-                "data": base64.b64encode(data).decode(),
-            }
-            for name, ctype, data in submission.attachments
-        ],
+        "attachments": _files(submission, lambda data: {"data": base64.b64encode(data).decode()}),
         "submitted_at": now.isoformat(),
         "client": client,
     }
@@ -412,15 +416,9 @@ async def submit(
             )
         ).hexdigest(),
         # Each file by name, type, size and digest: the agency can prove what it sent.
-        "attachments": [
-            {
-                "filename": name,
-                "content_type": ctype,
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
-            for name, ctype, data in submission.attachments
-        ],
+        "attachments": _files(
+            submission, lambda data: {"sha256": hashlib.sha256(data).hexdigest()}
+        ),
     }
     kid = key_id(bytes(ctx.ring.signing_key.verify_key))
     receipt = sign_document(receipt_doc, ctx.ring.signing_key, kid)

@@ -23,6 +23,7 @@ from hub.services import audit, outbox
 from hub.services.context import Context
 from hub.services.intake import InboundItem, IngestResult, content_fingerprint
 from hub.services.requests import store_answer, token_services
+from hub.services.timefmt import iso_z
 from hub.store.db import advisory_xact_lock
 from hub.store.models import InboundMessage, InfoRequest, UnmatchedReply
 
@@ -197,7 +198,7 @@ async def list_unmatched(ctx: Context, actor: str) -> list[dict[str, object]]:
                     "sender": meta.get("sender"),
                     "subject": meta.get("subject"),
                     "reason": unmatched.reason,
-                    "received_at": unmatched.received_at.isoformat().replace("+00:00", "Z"),
+                    "received_at": iso_z(unmatched.received_at),
                 }
             )
         await audit.record(

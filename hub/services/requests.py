@@ -36,6 +36,7 @@ from hub.domain.referral import Role
 from hub.services import audit, outbox
 from hub.services.context import Context
 from hub.services.recipients import staff
+from hub.services.timefmt import iso_z
 from hub.store.models import Agency, Answer, Case, InfoRequest, Person, RequestLink
 
 log = logging.getLogger("hub.requests")
@@ -501,10 +502,6 @@ def request_mails(
 # --- the staff side ---------------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 async def list_requests(
     ctx: Context, actor: str, case_ref: str | None = None
 ) -> list[dict[str, Any]]:
@@ -542,11 +539,11 @@ def _summary(r: InfoRequest, case_ref: str | None, slug: str, now: datetime) -> 
         "status": status,
         "state": r.state,
         "urgency": r.urgency,
-        "sent_at": _iso(r.sent_at),
-        "due_at": _iso(r.due_at),
-        "opened_at": _iso(r.opened_at),
-        "answered_at": _iso(r.answered_at),
-        "closed_at": _iso(r.closed_at),
+        "sent_at": iso_z(r.sent_at),
+        "due_at": iso_z(r.due_at),
+        "opened_at": iso_z(r.opened_at),
+        "answered_at": iso_z(r.answered_at),
+        "closed_at": iso_z(r.closed_at),
         "signature": {"kid": r.signature_kid, "fingerprint": r.signature_digest},
     }
 
@@ -584,7 +581,7 @@ async def show_request(ctx: Context, ident: str, actor: str) -> dict[str, Any]:
             {
                 "channel": a.channel,
                 "kind": a.kind,
-                "received_at": _iso(a.received_at),
+                "received_at": iso_z(a.received_at),
                 "content": _open_answer(unseal, a),
             }
             for a in answers
@@ -784,8 +781,8 @@ async def evidence(ctx: Context, ident: str, actor: str) -> dict[str, Any]:
                 "message_id": m.message_id,
                 "state": m.state,
                 "attempts": m.attempts,
-                "queued_at": _iso(m.created_at),
-                "sent_at": _iso(m.sent_at),
+                "queued_at": iso_z(m.created_at),
+                "sent_at": iso_z(m.sent_at),
                 "server_reply": m.server_reply,
                 "last_error": m.last_error,
             }
@@ -794,24 +791,24 @@ async def evidence(ctx: Context, ident: str, actor: str) -> dict[str, Any]:
         "steps": [
             {
                 "step": s.step,
-                "due_at": _iso(s.due_at),
-                "done_at": _iso(s.done_at),
+                "due_at": iso_z(s.due_at),
+                "done_at": iso_z(s.done_at),
                 "outcome": s.outcome,
             }
             for s in steps
         ],
         "events": [
-            {"at": _iso(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
+            {"at": iso_z(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
             for e in events
         ],
         "answers": [
             {
                 "channel": a.channel,
                 "kind": a.kind,
-                "received_at": _iso(a.received_at),
+                "received_at": iso_z(a.received_at),
                 "sha256": a.receipt_digest,
             }
             for a in answers
         ],
-        "exported_at": _iso(now),
+        "exported_at": iso_z(now),
     }

@@ -40,6 +40,7 @@ from hub.services import outbox
 from hub.services.context import Context
 from hub.services.recipients import staff
 from hub.services.requests import LINK_PURPOSE, link_url, reply_address
+from hub.services.timefmt import iso_z
 from hub.store.models import (
     Agency,
     AlertStep,
@@ -494,9 +495,9 @@ async def alerts_sent(ctx: Context) -> list[dict[str, Any]]:
                     "subject_ref": s.subject_ref,
                     "step": s.step,
                     "recipient": ctx.sealer.open(recipient).decode(),
-                    "due_at": s.due_at.isoformat().replace("+00:00", "Z"),
-                    "queued_at": s.done_at.isoformat().replace("+00:00", "Z"),
-                    "sent_at": sent_at.isoformat().replace("+00:00", "Z") if sent_at else None,
+                    "due_at": iso_z(s.due_at),
+                    "queued_at": iso_z(s.done_at),
+                    "sent_at": iso_z(sent_at),
                     "delivery": state,
                 }
             )

@@ -36,28 +36,10 @@ from hub.runtime import drain
 from hub.services import requests
 from hub.services.context import initialise, open_context
 from hub.web.app import build_app, start_web
+from tests.support.hub import AGENCIES_TOML
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERRAL = ROOT / "tests" / "fixtures" / "referrals" / "01-case-study.eml"
-AGENCIES = """
-[[agency]]
-slug = "st-aidans-primary"
-name = "St Aidan's Primary School"
-type = "school"
-emails = ["dsl.school@hub.test"]
-
-[[agency]]
-slug = "larch-street-surgery"
-name = "Larch Street Surgery"
-type = "gp"
-emails = ["safeguarding.gp@hub.test"]
-
-[[agency]]
-slug = "preston-health-visitors"
-name = "Preston Health Visiting Team"
-type = "health-visitor"
-emails = ["hv.preston@hub.test"]
-"""
 SLUGS = ("st-aidans-primary", "larch-street-surgery", "preston-health-visitors")
 BARE_PAGE = (
     "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Bare</title></head>"
@@ -183,7 +165,7 @@ async def _get(session: aiohttp.ClientSession, url: str) -> int:
 
 async def prepare(data_dir: Path) -> tuple[str, str]:
     """A hub holding the case study and one request: (case ref, the request's token)."""
-    (data_dir / "agencies.toml").write_text(AGENCIES)
+    (data_dir / "agencies.toml").write_text(AGENCIES_TOML)
     settings = hub_settings(data_dir)
     await initialise(settings)
     ctx = await open_context(settings)

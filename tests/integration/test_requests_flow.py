@@ -25,6 +25,7 @@ from hub.services import links, requests
 from hub.services.outbox import deliver_due
 from hub.store.models import Answer
 from tests.support.hub import (
+    AGENCIES_TOML,
     FIXTURES,
     PASSWORD,
     REFERRALS,
@@ -33,19 +34,6 @@ from tests.support.hub import (
 )
 
 ROOT = Path(__file__).parents[2]
-AGENCIES = """
-[[agency]]
-slug = "st-aidans-primary"
-name = "St Aidan's Primary School"
-type = "school"
-emails = ["dsl.school@hub.test"]
-
-[[agency]]
-slug = "larch-street-surgery"
-name = "Larch Street Surgery"
-type = "gp"
-emails = ["safeguarding.gp@hub.test"]
-"""
 
 
 @pytest.fixture
@@ -65,7 +53,7 @@ async def hub_with_case(stack: Any, tmp_path: Path, db_url: str, clock: Any = No
         replies={"password": PASSWORD},
         agencies={"file": str(tmp_path / "agencies.toml")},
     )
-    (tmp_path / "agencies.toml").write_text(AGENCIES)
+    (tmp_path / "agencies.toml").write_text(AGENCIES_TOML)
     ctx = await start_context(settings, clock)
     await requests.sync_agencies(ctx, tmp_path / "agencies.toml", "test")
     stack.dovecot.append(REFERRALS, (FIXTURES / "referrals" / "01-case-study.eml").read_bytes())
@@ -329,8 +317,11 @@ async def test_an_agency_with_a_public_key_gets_the_signed_request_sealed_to_it(
     try:
         public = base64.b64encode(bytes(agency_key.public_key)).decode()
         (tmp_path / "agencies.toml").write_text(
-            AGENCIES + f'box_public_key = "{public}"\n'
-        )  # the GP, last in the file
+            AGENCIES_TOML.replace(
+                'emails = ["safeguarding.gp@hub.test"]',
+                f'emails = ["safeguarding.gp@hub.test"]\nbox_public_key = "{public}"',
+            )
+        )  # the GP
         await requests.sync_agencies(ctx, tmp_path / "agencies.toml", "test")
         created = await requests.create_request(
             ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"

@@ -15,6 +15,26 @@ REFERRALS = "marrac-referrals@hub.test"
 TEAM_LEADER = "team-leader.south@hub.test"
 PASSWORD = "test-pass"
 FIXTURES = Path(__file__).parents[1] / "fixtures"
+# The agencies of the case study, with mailboxes on the test Dovecot (users added by tests).
+AGENCIES_TOML = """
+[[agency]]
+slug = "st-aidans-primary"
+name = "St Aidan's Primary School"
+type = "school"
+emails = ["dsl.school@hub.test"]
+
+[[agency]]
+slug = "larch-street-surgery"
+name = "Larch Street Surgery"
+type = "gp"
+emails = ["safeguarding.gp@hub.test"]
+
+[[agency]]
+slug = "preston-health-visitors"
+name = "Preston Health Visiting Team"
+type = "health-visitor"
+emails = ["hv.preston@hub.test"]
+"""
 
 
 def settings_dict(

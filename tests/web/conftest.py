@@ -45,7 +45,7 @@ from hub.services.requests import Created
 from hub.store import migrate
 from hub.web import security
 from hub.web.app import ROOT, build_app, start_web
-from tests.support.hub import FIXTURES, PASSWORD, REFERRALS, make_settings
+from tests.support.hub import AGENCIES_TOML, FIXTURES, PASSWORD, REFERRALS, make_settings
 from tests.support.mail_stack import MailStack
 from tests.support.services import free_port, require
 
@@ -254,25 +254,6 @@ def browser() -> Iterator[Any]:
 # (signed, sealed, queued) by the service, and mailed through the real SMTP front end
 # into the agencies' real mailboxes.
 
-AGENCIES_TOML = """
-[[agency]]
-slug = "st-aidans-primary"
-name = "St Aidan's Primary School"
-type = "school"
-emails = ["dsl.school@hub.test"]
-
-[[agency]]
-slug = "larch-street-surgery"
-name = "Larch Street Surgery"
-type = "gp"
-emails = ["safeguarding.gp@hub.test"]
-
-[[agency]]
-slug = "preston-health-visitors"
-name = "Preston Health Visiting Team"
-type = "health-visitor"
-emails = ["hv.preston@hub.test"]
-"""
 SCHOOL, GP, HEALTH_VISITOR = "st-aidans-primary", "larch-street-surgery", "preston-health-visitors"
 MAILBOX = {
     SCHOOL: "dsl.school@hub.test",
