@@ -64,6 +64,20 @@ class Grant:
     link_id: int
 
 
+async def _audit(
+    session: Any, now: datetime, action: str, ref: str, client: str, **detail: Any
+) -> None:
+    """Every look, code and answer through a link is audited, with the client's address."""
+    await audit.record(
+        session,
+        at=now,
+        actor=AGENCY_ACTOR,
+        action=action,
+        object_ref=ref,
+        detail={"client": client, **detail},
+    )
+
+
 def _tokens(ctx: Context) -> TokenService:
     assert ctx.ring is not None
     return TokenService.from_ring(ctx.ring, LINK_PURPOSE)
@@ -121,13 +135,12 @@ async def landing(ctx: Context, token: str, client: str) -> Landing:
         found = await _lookup(session, ctx, token)
         state = _usable(*found, now) if found else "unusable"
         ref = found[1].ref if found else None
-        await audit.record(
+        await _audit(
             session,
-            at=now,
-            actor=AGENCY_ACTOR,
-            action=f"link.view.{state}",
-            object_ref=ref if state != "unusable" else "link:unknown",
-            detail={"client": client},
+            now,
+            f"link.view.{state}",
+            ref if state != "unusable" else "link:unknown",
+            client,
         )
         if state == "unusable" or found is None:
             return UNUSABLE
@@ -151,25 +164,17 @@ async def send_code(ctx: Context, token: str, client: str) -> bool:
     async with ctx.sessions() as session, session.begin():
         found = await _lookup(session, ctx, token, lock=True)
         if not found or _usable(*found, now) != "ok":
-            await audit.record(
+            await _audit(
                 session,
-                at=now,
-                actor=AGENCY_ACTOR,
-                action="link.code.refused",
-                object_ref="link:unknown" if not found else found[1].ref or "",
-                detail={"client": client},
+                now,
+                "link.code.refused",
+                "link:unknown" if not found else found[1].ref or "",
+                client,
             )
             return False
         link, request = found
         if link.codes_sent >= cfg.max_codes_per_link:
-            await audit.record(
-                session,
-                at=now,
-                actor=AGENCY_ACTOR,
-                action="link.code.limit",
-                object_ref=request.ref or "",
-                detail={"client": client},
-            )
+            await _audit(session, now, "link.code.limit", request.ref or "", client)
             return False
         code = TokenService.one_time_code()
         link.code_hash = _tokens(ctx).hash_code(code, request.id)
@@ -195,14 +200,7 @@ async def send_code(ctx: Context, token: str, client: str) -> bool:
                     ),
                 ),
             )
-        await audit.record(
-            session,
-            at=now,
-            actor=AGENCY_ACTOR,
-            action="link.code.sent",
-            object_ref=request.ref or "",
-            detail={"client": client, "n": link.codes_sent},
-        )
+        await _audit(session, now, "link.code.sent", request.ref or "", client, n=link.codes_sent)
         return True
 
 
@@ -222,13 +220,13 @@ async def verify_code(ctx: Context, token: str, code: str, client: str) -> CodeR
         found = await _lookup(session, ctx, token, lock=True)
         state = _usable(*found, now) if found else "unusable"
         if found is None or state != "ok":
-            await audit.record(
+            await _audit(
                 session,
-                at=now,
-                actor=AGENCY_ACTOR,
-                action="link.code.refused",
-                object_ref=found[1].ref or "" if found else "link:unknown",
-                detail={"client": client, "state": state},
+                now,
+                "link.code.refused",
+                found[1].ref or "" if found else "link:unknown",
+                client,
+                state=state,
             )
             return CodeResult(None, "locked" if state == "locked" else "unusable")
         link, request = found
@@ -247,14 +245,7 @@ async def verify_code(ctx: Context, token: str, code: str, client: str) -> CodeR
             if request.state == rq.RequestState.SENT:
                 request.state = rq.transition(request.state, rq.RequestEvent.OPEN).value
             request.opened_at = request.opened_at or now
-            await audit.record(
-                session,
-                at=now,
-                actor=AGENCY_ACTOR,
-                action="link.code.ok",
-                object_ref=request.ref or "",
-                detail={"client": client},
-            )
+            await _audit(session, now, "link.code.ok", request.ref or "", client)
             return CodeResult(Grant(request.id, link.id), "ok")
         link.code_tries += 1
         left = max(0, cfg.code_tries - link.code_tries)
@@ -264,13 +255,8 @@ async def verify_code(ctx: Context, token: str, code: str, client: str) -> CodeR
             link.code_hash = None
             outcome = "locked"
             await _alert_locked(session, ctx, request)
-        await audit.record(
-            session,
-            at=now,
-            actor=AGENCY_ACTOR,
-            action=f"link.code.{outcome}",
-            object_ref=request.ref or "",
-            detail={"client": client, "tries": link.code_tries},
+        await _audit(
+            session, now, f"link.code.{outcome}", request.ref or "", client, tries=link.code_tries
         )
         return CodeResult(None, outcome, left)
 
@@ -312,14 +298,7 @@ async def view(ctx: Context, grant: Grant, client: str) -> dict[str, Any]:
     async with ctx.sessions() as session, session.begin():
         link, request = await _granted(session, grant, now)
         state = _usable(link, request, now)
-        await audit.record(
-            session,
-            at=now,
-            actor=AGENCY_ACTOR,
-            action=f"request.view.{state}",
-            object_ref=request.ref or "",
-            detail={"client": client},
-        )
+        await _audit(session, now, f"request.view.{state}", request.ref or "", client)
         if state != "ok":
             return {"state": state, "ref": request.ref}
         envelope = json.loads(ctx.sealer.open(request.document_sealed))
@@ -461,14 +440,7 @@ async def renew(ctx: Context, token: str, client: str) -> None:
             and rq.is_open(found[1].state)
         )
         if not renewable or found is None:
-            await audit.record(
-                session,
-                at=now,
-                actor=AGENCY_ACTOR,
-                action="link.renew.refused",
-                object_ref="link:unknown",
-                detail={"client": client},
-            )
+            await _audit(session, now, "link.renew.refused", "link:unknown", client)
             return
         old, request = found
         old.revoked_at = now
@@ -495,14 +467,7 @@ async def renew(ctx: Context, token: str, client: str) -> None:
             reminder="Here is a fresh link: the earlier one expired.",
         ):
             await outbox.enqueue(session, ctx, notice)
-        await audit.record(
-            session,
-            at=now,
-            actor=AGENCY_ACTOR,
-            action="link.renew",
-            object_ref=request.ref or "",
-            detail={"client": client},
-        )
+        await _audit(session, now, "link.renew", request.ref or "", client)
 
 
 __all__ = [
