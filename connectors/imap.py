@@ -25,9 +25,8 @@ from typing import Any, TypeVar
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from connectors.mailbox import Settled
 from hub.config import IntakeSettings
-from hub.services.intake import InboundItem
+from hub.ports import InboundItem, Settled
 
 log = logging.getLogger("connectors.imap")
 T = TypeVar("T")

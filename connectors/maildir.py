@@ -13,9 +13,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from connectors.mailbox import Settled
-from hub.services.intake import InboundItem
-from hub.services.outbox import Envelope, SendResult
+from hub.ports import Envelope, InboundItem, SendResult, Settled
 
 SUBDIRS = ("tmp", "new", "cur")
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import aiosmtplib
 
 from hub.config import SmtpSettings
-from hub.services.outbox import Envelope, SendResult
+from hub.ports import Envelope, SendResult
 
 log = logging.getLogger("connectors.smtp")
 OnResult = Callable[[Envelope, SendResult], Awaitable[None]]

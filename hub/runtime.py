@@ -21,14 +21,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.imap import ImapSource, MailboxUnavailable
-from connectors.mailbox import MailboxSource, Settled
 from connectors.maildir import MaildirSender, MaildirSource
 from connectors.smtp import SmtpSender
 from hub.config import Settings
+from hub.ports import InboundItem, MailboxSource, MailSender, Settled
 from hub.services import parked, sweep
 from hub.services.context import Context
-from hub.services.intake import InboundItem, IngestResult, ingest_batch
-from hub.services.outbox import MailSender, deliver_due
+from hub.services.intake import IngestResult, ingest_batch
+from hub.services.outbox import deliver_due
 from hub.services.replies import file_reply
 from hub.store.leadership import Leadership
 

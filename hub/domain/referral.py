@@ -1,6 +1,6 @@
 """What a referral says, once the mail around it has been peeled away.
 
-These are plain values: the parsers in ``connectors.referral_mail`` build them from raw
+These are plain values: the parsers in ``hub.mail`` build them from raw
 email, the intake service stores them, and the rules in this package judge them. Nothing
 here knows about MIME, databases or time zones beyond what a date is.
 """

@@ -18,7 +18,6 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors.referral_mail import ParsedMail, parse_mail
 from hub.domain import notices
 from hub.domain.deadlines import milestone_due, next_action_at, steps_for_milestone
 from hub.domain.intake import Decision, Outcome, case_reference, decide
@@ -26,6 +25,8 @@ from hub.domain.referral import Person as PersonValue
 from hub.domain.referral import Referral, Role
 from hub.domain.repeats import EarlierCase, decide_repeat, identity_key
 from hub.domain.senders import is_allowlisted, judge_sender
+from hub.mail import ParsedMail, parse_mail
+from hub.ports import InboundItem
 from hub.services import audit, outbox
 from hub.services.context import Context
 from hub.store.db import advisory_xact_lock
@@ -34,17 +35,6 @@ from hub.store.models import Case, InboundMessage, MailboxState, Milestone, Pers
 log = logging.getLogger("hub.intake")
 
 SYSTEM_ACTOR = "system:intake"
-
-
-@dataclass(frozen=True)
-class InboundItem:
-    """One message as a source hands it over."""
-
-    source_key: str
-    mailbox: str
-    raw: bytes
-    uidvalidity: int | None = None
-    uid: int | None = None
 
 
 @dataclass(frozen=True)

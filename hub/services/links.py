@@ -26,8 +26,7 @@ from hub.domain import requests as rq
 from hub.domain.notices import Notice
 from hub.services import audit, outbox
 from hub.services.context import Context
-from hub.services.recipients import staff
-from hub.services.requests import (
+from hub.services.info_requests import (
     LINK_PURPOSE,
     _local,
     link_url,
@@ -35,6 +34,7 @@ from hub.services.requests import (
     store_answer,
     token_services,
 )
+from hub.services.recipients import staff
 from hub.store.models import Agency, Case, InfoRequest, RequestLink
 
 log = logging.getLogger("hub.links")
@@ -471,15 +471,15 @@ async def renew(ctx: Context, token: str, client: str) -> None:
 
 
 __all__ = [
+    "CodeResult",
     "Grant",
     "Landing",
-    "CodeResult",
     "Submission",
     "landing",
+    "link_url",
+    "renew",
     "send_code",
+    "submit",
     "verify_code",
     "view",
-    "submit",
-    "renew",
-    "link_url",
 ]

@@ -14,7 +14,6 @@ import logging
 import re
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from email import encoders
 from email.header import Header
@@ -22,7 +21,7 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, make_msgid
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,46 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.domain import notices as notice_texts
 from hub.domain.notices import Notice
-from hub.domain.retry import is_temporary, next_attempt
+from hub.domain.retry import next_attempt
+from hub.ports import Envelope, MailSender, SendResult
 from hub.services.context import Context
 from hub.store.models import OutboxMessage
 
 log = logging.getLogger("hub.outbox")
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """A message ready for the wire."""
-
-    outbox_id: int
-    sender: str
-    recipient: str
-    message: bytes
-
-
-@dataclass(frozen=True)
-class SendResult:
-    ok: bool
-    code: int | None = None
-    reply: str = ""
-
-    @property
-    def temporary(self) -> bool:
-        return not self.ok and is_temporary(self.code)
-
-
-class MailSender(Protocol):
-    """Delivers messages. Never raises for a single message's failure: a refused or
-    timed-out message is a result, not an exception."""
-
-    async def send_many(
-        self,
-        envelopes: list[Envelope],
-        on_result: Callable[[Envelope, SendResult], Awaitable[None]],
-    ) -> None:
-        """Send in order, awaiting ``on_result`` after each message before the next. May
-        stop early (connection lost): envelopes without a result were never sent."""
-        ...
 
 
 def build_message(ctx: Context, notice: Notice, message_id: str) -> bytes:

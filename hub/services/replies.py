@@ -15,14 +15,15 @@ import re
 
 from sqlalchemy import select
 
-from connectors.referral_mail import parse_mail
 from hub.domain import requests as rq
 from hub.domain.intake import Outcome
 from hub.domain.notices import Notice
+from hub.mail import parse_mail
+from hub.ports import InboundItem
 from hub.services import audit, outbox
 from hub.services.context import Context
-from hub.services.intake import InboundItem, IngestResult, content_fingerprint
-from hub.services.requests import store_answer, token_services
+from hub.services.info_requests import store_answer, token_services
+from hub.services.intake import IngestResult, content_fingerprint
 from hub.services.timefmt import iso_z
 from hub.store.db import advisory_xact_lock
 from hub.store.models import InboundMessage, InfoRequest, UnmatchedReply
@@ -163,8 +164,8 @@ async def file_reply(ctx: Context, item: InboundItem) -> IngestResult:
 
 def _text(raw: bytes) -> str:
     """The reply's readable text (the referral reader's MIME walker does the work)."""
-    from connectors.referral_mail.htmltext import html_to_text
-    from connectors.referral_mail.mime import collect_parts, read_message
+    from hub.mail.htmltext import html_to_text
+    from hub.mail.mime import collect_parts, read_message
 
     try:
         message, _ = read_message(raw)

@@ -38,8 +38,8 @@ from hub.domain.notices import Notice
 from hub.domain.requests import is_open
 from hub.services import outbox
 from hub.services.context import Context
+from hub.services.info_requests import LINK_PURPOSE, link_url, reply_address
 from hub.services.recipients import staff
-from hub.services.requests import LINK_PURPOSE, link_url, reply_address
 from hub.services.timefmt import iso_z
 from hub.store.models import (
     Agency,

@@ -33,7 +33,7 @@ from connectors.maildir import MaildirSource
 from hub.config import Settings, for_tests
 from hub.crypto import keys
 from hub.runtime import drain
-from hub.services import requests
+from hub.services import info_requests
 from hub.services.context import initialise, open_context
 from hub.web.app import build_app, start_web
 from tests.support.hub import AGENCIES_TOML
@@ -177,8 +177,8 @@ async def prepare(data_dir: Path) -> tuple[str, str]:
         await source.close()
         case_ref = report.results[0].case_ref
         assert case_ref is not None, report.outcomes
-        await requests.sync_agencies(ctx, data_dir / "agencies.toml", "bench")
-        created = await requests.create_request(
+        await info_requests.sync_agencies(ctx, data_dir / "agencies.toml", "bench")
+        created = await info_requests.create_request(
             ctx, case_ref=case_ref, agency_slug=SLUGS[0], actor="bench"
         )
         return case_ref, created.token
@@ -194,7 +194,7 @@ async def create_many(data_dir: Path, case_ref: str, n: int) -> Result:
         started = time.perf_counter()
         for i in range(n):
             t0 = time.perf_counter()
-            await requests.create_request(
+            await info_requests.create_request(
                 ctx, case_ref=case_ref, agency_slug=SLUGS[i % len(SLUGS)], actor="bench"
             )
             latencies.append(time.perf_counter() - t0)

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from hub.runtime import drain, file_replies, make_reply_source
-from hub.services import requests
+from hub.services import info_requests
 from tests.support.mail_stack import MailStack
 from tests.web.conftest import (
     CASE_NAMES,
@@ -70,7 +70,7 @@ def answer_in_the_browser(
     live: LiveWorld,
     browser: Any,
     slug: str,
-    created: requests.Created,
+    created: info_requests.Created,
     people: tuple[str, ...],
     attachment: dict[str, Any] | None,
 ) -> dict[str, str]:
@@ -145,7 +145,7 @@ def answer_in_the_browser(
         context.close()
 
 
-def reply_by_email(live: LiveWorld, created: requests.Created) -> None:
+def reply_by_email(live: LiveWorld, created: info_requests.Created) -> None:
     world = live.world
     original = world.mails(GP, created.ref)[0]
     reply = email.message.EmailMessage()
@@ -196,7 +196,7 @@ def test_the_case_study_from_referral_to_three_answers(live: LiveWorld, browser:
     reply_by_email(live, gp)
 
     shown = {
-        slug: live.run(requests.show_request(world.ctx, created.ref, "cc@hub.test"))
+        slug: live.run(info_requests.show_request(world.ctx, created.ref, "cc@hub.test"))
         for slug, created in ((SCHOOL, school), (GP, gp), (HEALTH_VISITOR, health_visitor))
     }
     assert shown[SCHOOL]["status"] == "answered"

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import select
 
 from hub.clock import FrozenClock
+from hub.ports import InboundItem
 from hub.runtime import make_sender
-from hub.services import casework, requests, sweep
+from hub.services import casework, info_requests, sweep
 from hub.services.context import Context
-from hub.services.intake import InboundItem, ingest_batch
+from hub.services.intake import ingest_batch
 from hub.services.outbox import deliver_due
 from hub.store.models import Milestone
 from tests.support.hub import make_settings, start_context
@@ -40,7 +41,7 @@ async def setup(stack: Any, tmp_path: Path, db_url: str) -> tuple[Context, Froze
     settings = make_settings(tmp_path, db_url, imap_port=1, smtp_port=stack.smtp.port)
     (tmp_path / "agencies.toml").write_text(AGENCIES)
     ctx = await start_context(settings, clock)
-    await requests.sync_agencies(ctx, tmp_path / "agencies.toml", "tl")
+    await info_requests.sync_agencies(ctx, tmp_path / "agencies.toml", "tl")
     ref = (await ingest_batch(ctx, [InboundItem("k:1", "m", referral(1))]))[0].case_ref
     assert ref is not None
     return ctx, clock, ref
@@ -60,11 +61,11 @@ async def test_closing_a_case_tells_every_agency_and_is_met_when_delivered(
     try:
         await casework.allocate(ctx, ref, "cc@team.example", "tl")
         for slug in ("school", "gp"):
-            await requests.create_request(ctx, case_ref=ref, agency_slug=slug, actor="cc")
+            await info_requests.create_request(ctx, case_ref=ref, agency_slug=slug, actor="cc")
         clock.advance(timedelta(days=3))
         assert await casework.close(ctx, ref, "plan delivered, MEs safe", "cc") == 2
         # Open requests are withdrawn with the case
-        listed = await requests.list_requests(ctx, "cc", ref)
+        listed = await info_requests.list_requests(ctx, "cc", ref)
         assert {r["state"] for r in listed} == {"withdrawn"}
         await sweep.sweep(ctx)
         assert (await closure_state(ctx))[0] == "pending"  # nothing delivered yet

@@ -12,7 +12,7 @@ from typing import Any
 from connectors.imap import ImapSource
 from hub.clock import FrozenClock
 from hub.runtime import drain, make_sender
-from hub.services import casework, links, requests, sweep
+from hub.services import casework, info_requests, links, sweep
 from hub.services.outbox import deliver_due
 from tests.support.hub import FIXTURES, REFERRALS, TEAM_LEADER, make_settings, start_context
 
@@ -57,7 +57,7 @@ async def test_case_study_timeline_hour_by_hour(
     (tmp_path / "agencies.toml").write_text(AGENCIES)
     ctx = await start_context(settings, clock)
     try:
-        await requests.sync_agencies(ctx, tmp_path / "agencies.toml", "tl")
+        await info_requests.sync_agencies(ctx, tmp_path / "agencies.toml", "tl")
         mail_stack.dovecot.append(
             REFERRALS, (FIXTURES / "referrals/01-case-study.eml").read_bytes()
         )
@@ -71,13 +71,13 @@ async def test_case_study_timeline_hour_by_hour(
         await casework.allocate(ctx, ref, CC, "tl")
         await tick(ctx, clock, 2)  # 10:15
         clock.advance(timedelta(minutes=25))  # 10:40
-        school = await requests.create_request(
+        school = await info_requests.create_request(
             ctx, case_ref=ref, agency_slug="st-aidans-primary", actor=CC, urgency="urgent"
         )
-        gp = await requests.create_request(
+        gp = await info_requests.create_request(
             ctx, case_ref=ref, agency_slug="larch-street-surgery", actor=CC, urgency="urgent"
         )
-        hv = await requests.create_request(
+        hv = await info_requests.create_request(
             ctx, case_ref=ref, agency_slug="preston-health-visitors", actor=CC, urgency="urgent"
         )
         # The school answers that afternoon (before any reminder)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.config import for_tests
+from hub.ports import InboundItem
 from hub.services import cases
 from hub.services.context import initialise, open_context
-from hub.services.intake import InboundItem, ingest_batch
+from hub.services.intake import ingest_batch
 from tests.support.referrals import referral
 
 

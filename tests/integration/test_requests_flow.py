@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from connectors.imap import ImapSource
 from hub.clock import FrozenClock
 from hub.runtime import drain, file_replies, make_reply_source, make_sender
-from hub.services import links, requests
+from hub.services import info_requests, links
 from hub.services.outbox import deliver_due
 from hub.store.models import Answer
 from tests.support.hub import (
@@ -55,7 +55,7 @@ async def hub_with_case(stack: Any, tmp_path: Path, db_url: str, clock: Any = No
     )
     (tmp_path / "agencies.toml").write_text(AGENCIES_TOML)
     ctx = await start_context(settings, clock)
-    await requests.sync_agencies(ctx, tmp_path / "agencies.toml", "test")
+    await info_requests.sync_agencies(ctx, tmp_path / "agencies.toml", "test")
     stack.dovecot.append(REFERRALS, (FIXTURES / "referrals" / "01-case-study.eml").read_bytes())
     source = ImapSource(settings.intake)
     report = await drain(ctx, source)
@@ -79,7 +79,7 @@ async def test_request_to_a_school_is_signed_mailed_without_personal_data_and_an
     ctx, case_ref = await hub_with_case(stack, tmp_path, db_url)
     try:
         # When the co-ordinator asks the school about the children
-        created = await requests.create_request(
+        created = await info_requests.create_request(
             ctx,
             case_ref=case_ref,
             agency_slug="st-aidans-primary",
@@ -98,7 +98,7 @@ async def test_request_to_a_school_is_signed_mailed_without_personal_data_and_an
         assert msg["Auto-Submitted"] == "auto-generated"
 
         # The document is signed, minimised to the one child and the template's fields
-        shown = await requests.show_request(ctx, created.ref, "cc@hub.test")
+        shown = await info_requests.show_request(ctx, created.ref, "cc@hub.test")
         document = shown["envelope"]["document"]
         assert [p["name"] for p in document["persons"]] == ["Lily Clarke"]
         assert document["persons"][0]["details"] == {"school": "St Aidan's Primary School, Preston"}
@@ -132,7 +132,7 @@ async def test_request_to_a_school_is_signed_mailed_without_personal_data_and_an
         assert outcome == "stored" and receipt is not None
         again, _ = await links.submit(ctx, result.grant, submission, "test")
         assert again == "already"
-        shown = await requests.show_request(ctx, created.ref, "cc@hub.test")
+        shown = await info_requests.show_request(ctx, created.ref, "cc@hub.test")
         assert shown["status"] == "answered"
         assert shown["answers"][0]["content"]["answers"][0]["text"].startswith("<script>")
         receipt_file = tmp_path / "receipt.json"
@@ -171,10 +171,10 @@ async def test_tampered_documents_and_ciphertexts_fail_clearly(
         agency_mailboxes, tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db"
     )
     try:
-        created = await requests.create_request(
+        created = await info_requests.create_request(
             ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
         )
-        envelope = (await requests.show_request(ctx, created.ref, "cc"))["envelope"]
+        envelope = (await info_requests.show_request(ctx, created.ref, "cc"))["envelope"]
         # A modified document, a modified signature, a wrong key id: all INVALID
         forged = json.loads(json.dumps(envelope))
         forged["document"]["due_at"] = "2099-01-01T00:00:00Z"
@@ -189,7 +189,7 @@ async def test_tampered_documents_and_ciphertexts_fail_clearly(
             run = verify(ctx, path)
             assert run.returncode == 1 and run.stdout.startswith("INVALID"), (name, run.stdout)
         # An answer altered in the database fails to open with a clear error
-        await requests.store_answer(
+        await info_requests.store_answer(
             ctx,
             created.id,
             channel="email",
@@ -197,13 +197,13 @@ async def test_tampered_documents_and_ciphertexts_fail_clearly(
             content={"text": "x"},
             dedupe_key="email:test",
             actor="test",
-            event=requests.rq.RequestEvent.ANSWER_BY_EMAIL,
+            event=info_requests.rq.RequestEvent.ANSWER_BY_EMAIL,
         )
         async with ctx.sessions() as s, s.begin():
             sealed = await s.scalar(select(Answer.sealed))
             await s.execute(update(Answer).values(sealed=sealed[:-1] + bytes([sealed[-1] ^ 1])))
-        with pytest.raises(requests.AnswerUnreadable, match="failed its integrity check"):
-            await requests.show_request(ctx, created.ref, "cc")
+        with pytest.raises(info_requests.AnswerUnreadable, match="failed its integrity check"):
+            await info_requests.show_request(ctx, created.ref, "cc")
     finally:
         await ctx.close()
 
@@ -214,7 +214,7 @@ async def test_an_agency_can_answer_by_replying_and_strangers_land_in_triage(
     stack = agency_mailboxes
     ctx, case_ref = await hub_with_case(stack, tmp_path, db_url)
     try:
-        created = await requests.create_request(
+        created = await info_requests.create_request(
             ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
         )
         await deliver_due(ctx, make_sender(ctx.settings))
@@ -242,7 +242,7 @@ async def test_an_agency_can_answer_by_replying_and_strangers_land_in_triage(
         report = await drain(ctx, source, record=file_replies)
         await source.close()
         assert report.total == 2
-        shown = await requests.show_request(ctx, created.ref, "cc")
+        shown = await info_requests.show_request(ctx, created.ref, "cc")
         assert shown["status"] == "answered-by-email"
         assert "next appointment Friday" in shown["answers"][0]["content"]["text"]
         async with ctx.sessions() as s, s.begin():
@@ -260,7 +260,7 @@ async def test_an_agency_can_answer_by_replying_and_strangers_land_in_triage(
         assert [w["sender"] for w in waiting] == ["someone@hub.test"]
         await replies.file_by_hand(ctx, int(waiting[0]["id"]), created.ref, "tl")  # type: ignore[call-overload]
         assert await replies.list_unmatched(ctx, "tl") == []
-        shown = await requests.show_request(ctx, created.ref, "cc")
+        shown = await info_requests.show_request(ctx, created.ref, "cc")
         assert [a["content"].get("filed_by") for a in shown["answers"]] == [None, "tl"]
         with pytest.raises(LookupError):
             await replies.file_by_hand(ctx, int(waiting[0]["id"]), created.ref, "tl")  # type: ignore[call-overload]
@@ -278,10 +278,10 @@ async def test_withdrawn_and_expired_links_stop_working(
         agency_mailboxes, tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db", clock
     )
     try:
-        a = await requests.create_request(
+        a = await info_requests.create_request(
             ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
         )
-        b = await requests.create_request(
+        b = await info_requests.create_request(
             ctx,
             case_ref=case_ref,
             agency_slug="st-aidans-primary",
@@ -289,7 +289,7 @@ async def test_withdrawn_and_expired_links_stop_working(
             within=timedelta(days=30),
         )
         assert (await links.landing(ctx, a.token, "t")).state == "ok"
-        await requests.withdraw(ctx, a.ref, "cc")
+        await info_requests.withdraw(ctx, a.ref, "cc")
         assert (await links.landing(ctx, a.token, "t")).state == "unusable"
         assert not await links.send_code(ctx, a.token, "t")
         clock.advance(timedelta(days=15))  # past the 14-day link life
@@ -322,8 +322,8 @@ async def test_an_agency_with_a_public_key_gets_the_signed_request_sealed_to_it(
                 f'emails = ["safeguarding.gp@hub.test"]\nbox_public_key = "{public}"',
             )
         )  # the GP
-        await requests.sync_agencies(ctx, tmp_path / "agencies.toml", "test")
-        created = await requests.create_request(
+        await info_requests.sync_agencies(ctx, tmp_path / "agencies.toml", "test")
+        created = await info_requests.create_request(
             ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
         )
         await deliver_due(ctx, make_sender(ctx.settings))
@@ -357,17 +357,17 @@ async def test_links_and_reply_addresses_survive_a_token_key_rotation(
         agency_mailboxes, tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db"
     )
     try:
-        before = await requests.create_request(
+        before = await info_requests.create_request(
             ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
         )
-        old_reply = requests.reply_address(ctx, before.id)
+        old_reply = info_requests.reply_address(ctx, before.id)
     finally:
         await ctx.close()
     # When the token key is rotated (a new key becomes active, the old one is kept)
     keys.generate(ctx.settings.hub.key_dir, ("token",))
     ctx = await open_context(ctx.settings)
     try:
-        assert requests.reply_address(ctx, before.id) != old_reply
+        assert info_requests.reply_address(ctx, before.id) != old_reply
         # Then the link and the reply address issued before still work
         assert (await links.landing(ctx, before.token, "t")).state == "ok"
         assert match_request(ctx, f"To: {old_reply}\r\n\r\nhello".encode()) == before.id

@@ -24,9 +24,10 @@ from hub.clock import FrozenClock
 from hub.config import load
 from hub.domain.deadlines import due_steps, steps_for_milestone, steps_for_request
 from hub.domain.policy import Policy
-from hub.services import casework, requests, sweep
+from hub.ports import InboundItem
+from hub.services import casework, info_requests, sweep
 from hub.services.context import Context, initialise, open_context
-from hub.services.intake import InboundItem, ingest_batch
+from hub.services.intake import ingest_batch
 from hub.store.models import AlertStep, InfoRequest, Milestone, OutboxMessage
 from tests.support.hub import settings_dict, write_config
 from tests.support.referrals import referral
@@ -58,7 +59,7 @@ async def world(tmp_path: Path, db_url: str, smtp_port: int, n: int = 40) -> tup
     settings = load(config, env={})
     await initialise(settings)
     ctx = await open_context(settings, FrozenClock(T0))
-    await requests.sync_agencies(ctx, tmp_path / "agencies.toml", "tl")
+    await info_requests.sync_agencies(ctx, tmp_path / "agencies.toml", "tl")
     results = await ingest_batch(
         ctx, [InboundItem(f"seed:{i}", "seed", referral(i)) for i in range(n)]
     )
@@ -66,7 +67,7 @@ async def world(tmp_path: Path, db_url: str, smtp_port: int, n: int = 40) -> tup
         assert r.case_ref
         if i % 2:
             await casework.allocate(ctx, r.case_ref, f"cc{i % 3}@team.example", "tl")
-        await requests.create_request(
+        await info_requests.create_request(
             ctx,
             case_ref=r.case_ref,
             agency_slug="school" if i % 2 else "gp",

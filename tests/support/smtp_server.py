@@ -108,7 +108,7 @@ class _Handler:
     def __init__(self, owner: SmtpServer) -> None:
         self._owner = owner
 
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd hook name)
+    async def handle_RCPT(
         self,
         server: SMTP,
         session: Session,
@@ -126,7 +126,7 @@ class _Handler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(  # noqa: N802 (aiosmtpd hook name)
+    async def handle_DATA(
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         owner = self._owner

@@ -38,10 +38,10 @@ from hub.config import Settings, for_tests
 from hub.crypto import keys
 from hub.crypto.keys import KeyRing
 from hub.runtime import drain, make_sender
-from hub.services import requests
+from hub.services import info_requests
 from hub.services.context import Context, initialise, open_context
+from hub.services.info_requests import Created
 from hub.services.outbox import deliver_due
-from hub.services.requests import Created
 from hub.store import migrate
 from hub.web import security
 from hub.web.app import ROOT, build_app, start_web
@@ -278,7 +278,7 @@ class World:
     case_ref: str
 
     async def create(self, slug: str = SCHOOL, **kwargs: Any) -> Created:
-        return await requests.create_request(
+        return await info_requests.create_request(
             self.ctx, case_ref=self.case_ref, agency_slug=slug, actor="cc@hub.test", **kwargs
         )
 
@@ -354,7 +354,7 @@ async def open_world(
     clock = clock or FrozenClock(START)
     ctx = await open_context(settings, clock)
     try:
-        await requests.sync_agencies(ctx, data_dir / "agencies.toml", "test")
+        await info_requests.sync_agencies(ctx, data_dir / "agencies.toml", "test")
         raw = (FIXTURES / "referrals" / "01-case-study.eml").read_bytes()
         if referral_over_smtp:
             with smtplib.SMTP("127.0.0.1", stack.smtp.port, timeout=10) as smtp:

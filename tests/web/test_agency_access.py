@@ -30,7 +30,7 @@ from yarl import URL
 from connectors.imap import ImapSource
 from hub.crypto import keys
 from hub.runtime import drain
-from hub.services import requests
+from hub.services import info_requests
 from hub.services.context import Context
 from hub.store.models import Answer, AuditEvent, InfoRequest, OutboxMessage, RequestLink
 from hub.web import agency, security
@@ -129,7 +129,7 @@ async def test_unknown_truncated_expired_and_revoked_links_all_get_the_same_page
     expired = await world.create(SCHOOL)
     world.clock.advance(timedelta(days=15))  # past the 14-day life of a link
     revoked = await world.create(GP)
-    await requests.withdraw(world.ctx, revoked.ref, "cc@hub.test")
+    await info_requests.withdraw(world.ctx, revoked.ref, "cc@hub.test")
     live = await world.create(HEALTH_VISITOR)
     tokens = {
         "guessed": secrets.token_urlsafe(32),
@@ -185,7 +185,7 @@ async def test_unusable_links_answer_alike_in_time(world: World, agents: AgentFa
     expired = await world.create(SCHOOL)
     world.clock.advance(timedelta(days=15))
     revoked = await world.create(GP)
-    await requests.withdraw(world.ctx, revoked.ref, "cc@hub.test")
+    await info_requests.withdraw(world.ctx, revoked.ref, "cc@hub.test")
     kinds = {
         "unknown": secrets.token_urlsafe(32),
         "expired": expired.token,
@@ -417,7 +417,7 @@ async def test_a_code_or_session_for_one_case_opens_no_other(
     other_case = report.results[0].case_ref
     assert other_case is not None and other_case != world.case_ref
     ours = await world.create(SCHOOL)
-    theirs = await requests.create_request(
+    theirs = await info_requests.create_request(
         world.ctx, case_ref=other_case, agency_slug=SCHOOL, actor="cc@hub.test"
     )
     agent = agents()
@@ -521,7 +521,7 @@ async def test_markup_in_answers_is_shown_escaped_and_kept_as_sent(
     assert status == 200 and "Answer received" in html
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;&lt;img src=x" in html
-    shown = await requests.show_request(world.ctx, created.ref, "cc@hub.test")
+    shown = await info_requests.show_request(world.ctx, created.ref, "cc@hub.test")
     content = shown["answers"][0]["content"]
     assert content["answers"][0]["text"] == markup
     assert content["answers"][0]["last_contact"] == "2026-03-10"
@@ -556,7 +556,7 @@ async def test_the_answer_form_is_checked_against_the_questions(
         "/request", {"action": "declined", "decline_reason": "No consent <b>given</b>"}
     )
     assert status == 200 and "Refusal received" in html and "&lt;b&gt;given" in html
-    shown = await requests.show_request(world.ctx, created.ref, "cc@hub.test")
+    shown = await info_requests.show_request(world.ctx, created.ref, "cc@hub.test")
     assert shown["status"] == "declined"
     assert shown["answers"][0]["content"]["decline_reason"] == "No consent <b>given</b>"
 
@@ -646,7 +646,7 @@ async def test_uploads_are_checked_by_type_extension_and_content(
     )
     status, html = await agent.post("/request", answer_form(files=accepted))
     assert status == 200 and "Answer received" in html
-    shown = await requests.show_request(world.ctx, created.ref, "cc@hub.test")
+    shown = await info_requests.show_request(world.ctx, created.ref, "cc@hub.test")
     files = shown["answers"][0]["content"]["attachments"]
     assert [(f["filename"], f["content_type"]) for f in files] == [
         ("Report 2026.pdf", "application/pdf"),

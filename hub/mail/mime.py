@@ -24,8 +24,8 @@ from email.message import Message
 from email.policy import EmailPolicy
 from email.utils import getaddresses
 
-from connectors.referral_mail.values import clean_line
 from hub.domain.referral import Attachment
+from hub.mail.values import clean_line
 
 # Header values are cut to this before anything parses them; real ones are far shorter.
 HEADER_CHARS = 1_000

@@ -15,8 +15,9 @@ from typing import Any
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
 from jsonschema.exceptions import best_match  # type: ignore[import-untyped,unused-ignore]
 
-from connectors.referral_mail.form import DETAIL_ALIASES, MAX_CHILDREN, MAX_DETAILS
-from connectors.referral_mail.values import (
+from hub.domain.referral import Person, Referral, Referrer, Role
+from hub.mail.form import DETAIL_ALIASES, MAX_CHILDREN, MAX_DETAILS
+from hub.mail.values import (
     MAX_SUMMARY_CHARS,
     clean_text,
     find_email,
@@ -24,7 +25,6 @@ from connectors.referral_mail.values import (
     parse_datetime,
     snake_key,
 )
-from hub.domain.referral import Person, Referral, Referrer, Role
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "referral.schema.json"
 # Larger than any real referral; parsing more is only work for an attacker.

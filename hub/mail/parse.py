@@ -15,12 +15,13 @@ from dataclasses import replace
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
-from connectors.referral_mail.envelope import ParsedMail
-from connectors.referral_mail.form import read_form
-from connectors.referral_mail.htmltext import html_to_text
-from connectors.referral_mail.jsonform import read_json
-from connectors.referral_mail.machine import is_machine_mail
-from connectors.referral_mail.mime import (
+from hub.domain.referral import Referral
+from hub.mail.envelope import ParsedMail
+from hub.mail.form import read_form
+from hub.mail.htmltext import html_to_text
+from hub.mail.jsonform import read_json
+from hub.mail.machine import is_machine_mail
+from hub.mail.mime import (
     addresses,
     collect_parts,
     decode_words,
@@ -28,8 +29,7 @@ from connectors.referral_mail.mime import (
     headers,
     read_message,
 )
-from connectors.referral_mail.values import clean_line
-from hub.domain.referral import Referral
+from hub.mail.values import clean_line
 
 MAX_SUBJECT_CHARS = 300
 NO_FORM = "no referral form found in the mail"

@@ -22,9 +22,9 @@ from typing import Any
 from hub import __version__, logs
 from hub.config import ConfigError, Settings, default_path, load
 from hub.crypto.keys import KeyFileError
-from hub.services import cases, parked, requests
+from hub.ports import InboundItem
+from hub.services import cases, info_requests, parked
 from hub.services.context import Context, initialise, open_context
-from hub.services.intake import InboundItem
 from hub.services.outbox import deliver_due
 
 
@@ -300,8 +300,8 @@ async def cmd_agencies_sync(settings: Settings, args: argparse.Namespace) -> int
 
     async def run(ctx: Context) -> int:
         try:
-            counts = await requests.sync_agencies(ctx, Path(path), _actor(args))
-        except requests.RequestError as exc:
+            counts = await info_requests.sync_agencies(ctx, Path(path), _actor(args))
+        except info_requests.RequestError as exc:
             print(f"marrac-hub: {exc}", file=sys.stderr)
             return 1
         print("agencies: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -313,7 +313,7 @@ async def cmd_agencies_sync(settings: Settings, args: argparse.Namespace) -> int
 async def cmd_requests_create(settings: Settings, args: argparse.Namespace) -> int:
     async def run(ctx: Context) -> int:
         try:
-            created = await requests.create_request(
+            created = await info_requests.create_request(
                 ctx,
                 case_ref=args.case,
                 agency_slug=args.agency,
@@ -327,7 +327,7 @@ async def cmd_requests_create(settings: Settings, args: argparse.Namespace) -> i
                 urgency=args.urgency,
                 lawful_basis=args.lawful_basis,
             )
-        except (requests.RequestError, ValueError) as exc:
+        except (info_requests.RequestError, ValueError) as exc:
             print(f"marrac-hub: {exc}", file=sys.stderr)
             return 1
         # The link token is mailed to the agency only: never printed.
@@ -339,7 +339,7 @@ async def cmd_requests_create(settings: Settings, args: argparse.Namespace) -> i
 
 async def cmd_requests_list(settings: Settings, args: argparse.Namespace) -> int:
     async def run(ctx: Context) -> int:
-        found = await requests.list_requests(ctx, _actor(args), args.case)
+        found = await info_requests.list_requests(ctx, _actor(args), args.case)
         return _listing(
             args,
             found,
@@ -356,8 +356,8 @@ async def cmd_requests_list(settings: Settings, args: argparse.Namespace) -> int
 async def cmd_requests_show(settings: Settings, args: argparse.Namespace) -> int:
     async def run(ctx: Context) -> int:
         try:
-            found = await requests.show_request(ctx, args.id, _actor(args))
-        except requests.RequestError as exc:
+            found = await info_requests.show_request(ctx, args.id, _actor(args))
+        except info_requests.RequestError as exc:
             print(f"marrac-hub: {exc}", file=sys.stderr)
             return 1
         if args.json:
@@ -395,8 +395,8 @@ async def cmd_requests_show(settings: Settings, args: argparse.Namespace) -> int
 async def cmd_requests_withdraw(settings: Settings, args: argparse.Namespace) -> int:
     async def run(ctx: Context) -> int:
         try:
-            ref = await requests.withdraw(ctx, args.id, _actor(args))
-        except requests.RequestError as exc:
+            ref = await info_requests.withdraw(ctx, args.id, _actor(args))
+        except info_requests.RequestError as exc:
             print(f"marrac-hub: {exc}", file=sys.stderr)
             return 1
         print(f"{ref} withdrawn; its links are revoked and the agency told")
@@ -550,8 +550,8 @@ async def cmd_alerts_list(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_requests_evidence(settings: Settings, args: argparse.Namespace) -> int:
     async def run(ctx: Context) -> int:
         try:
-            found = await requests.evidence(ctx, args.id, _actor(args))
-        except requests.NotFound as exc:
+            found = await info_requests.evidence(ctx, args.id, _actor(args))
+        except info_requests.NotFound as exc:
             print(str(exc), file=sys.stderr)
             return 1
         _print_json(found)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from connectors.referral_mail.mime import addresses, header
-from connectors.referral_mail.values import clean_line
+from hub.mail.mime import addresses, header
+from hub.mail.values import clean_line
 
 _PRECEDENCE = frozenset(("bulk", "junk", "list", "auto_reply"))
 _DECLARED_AUTOREPLY = ("X-Autoreply", "X-Autorespond")

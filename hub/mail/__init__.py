@@ -4,8 +4,8 @@
 poller can call it on anything the mailbox holds.
 """
 
-from connectors.referral_mail.envelope import ParsedMail
-from connectors.referral_mail.machine import is_machine_mail
-from connectors.referral_mail.parse import parse_mail
+from hub.mail.envelope import ParsedMail
+from hub.mail.machine import is_machine_mail
+from hub.mail.parse import parse_mail
 
 __all__ = ["ParsedMail", "is_machine_mail", "parse_mail"]

@@ -18,7 +18,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from connectors.referral_mail.values import (
+from hub.domain.referral import Person, Referral, Referrer, Role
+from hub.mail.values import (
     MAX_SUMMARY_CHARS,
     MAX_VALUE_CHARS,
     clean_text,
@@ -30,7 +31,6 @@ from connectors.referral_mail.values import (
     parse_yes_no,
     snake_key,
 )
-from hub.domain.referral import Person, Referral, Referrer, Role
 
 # Beyond this the mail is not a hand-typed form; capping keeps every pass linear and cheap.
 MAX_FORM_CHARS = 1_000_000
