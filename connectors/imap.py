@@ -20,11 +20,12 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient import IMAPClient  # type: ignore[import-untyped]
+from imapclient.exceptions import IMAPClientError  # type: ignore[import-untyped]
 
+from connectors.tls import client_context
 from hub.config import IntakeSettings
 from hub.ports import InboundItem, Settled
 
@@ -36,12 +37,6 @@ IDLE_RENEW_SECONDS = 25 * 60
 
 class MailboxUnavailable(Exception):
     """The IMAP server could not be reached or dropped the connection."""
-
-
-def tls_context(ca_file: Any) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 class ImapSource:
@@ -98,13 +93,13 @@ class ImapSource:
                 s.imap_host,
                 port=s.imap_port,
                 ssl=True,
-                ssl_context=tls_context(s.ca_file),
+                ssl_context=client_context(s.ca_file),
                 timeout=30,
             )
         else:
             client = IMAPClient(s.imap_host, port=s.imap_port, ssl=False, timeout=30)
             if s.imap_security == "starttls":
-                client.starttls(tls_context(s.ca_file))
+                client.starttls(client_context(s.ca_file))
         client.login(self._user, self._password)
         caps = {c.upper() for c in client.capabilities()}
         self._can_move = b"MOVE" in caps

@@ -9,29 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from hub.ports import Envelope, InboundItem, SendResult, Settled
+from hub.ports import Envelope, InboundItem, OnResult, SendResult, Settled
 
 SUBDIRS = ("tmp", "new", "cur")
 
 
 def ensure_maildir(path: Path) -> None:
+    """Create the Maildir's ``tmp``, ``new`` and ``cur`` (what is there is kept)."""
     for sub in SUBDIRS:
         (path / sub).mkdir(parents=True, exist_ok=True)
-
-
-def deliver_file(path: Path, raw: bytes, unique: str) -> Path:
-    """Write a message the Maildir way: into tmp/, then rename into new/ (atomic)."""
-    ensure_maildir(path)
-    name = f"{unique}.{os.getpid()}.{socket.gethostname()}"
-    tmp = path / "tmp" / name
-    tmp.write_bytes(raw)
-    final = path / "new" / name
-    os.replace(tmp, final)
-    return final
 
 
 class MaildirSource:
@@ -84,11 +72,7 @@ class MaildirSender:
         self.path = path
         ensure_maildir(path)
 
-    async def send_many(
-        self,
-        envelopes: list[Envelope],
-        on_result: Callable[[Envelope, SendResult], Awaitable[None]],
-    ) -> None:
+    async def send_many(self, envelopes: list[Envelope], on_result: OnResult) -> None:
         for env in envelopes:
             # The outbox id makes the file name stable: a resend overwrites, never doubles.
             name = f"outbox-{env.outbox_id:08d}"

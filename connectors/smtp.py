@@ -9,22 +9,16 @@ server never saw them.
 from __future__ import annotations
 
 import logging
-import ssl
-from collections.abc import Awaitable, Callable
 
 import aiosmtplib
 
+from connectors.tls import client_context
 from hub.config import SmtpSettings
-from hub.ports import Envelope, SendResult
+from hub.ports import Envelope, OnResult, SendResult
 
 log = logging.getLogger("connectors.smtp")
-OnResult = Callable[[Envelope, SendResult], Awaitable[None]]
-
-
-def _tls(settings: SmtpSettings) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
+# What a connection that breaks looks like, as against a reply with a code.
+BROKEN = (aiosmtplib.SMTPException, OSError, TimeoutError)
 
 
 class SmtpSender:
@@ -39,18 +33,30 @@ class SmtpSender:
             hostname=s.host,
             port=s.port,
             use_tls=s.security == "tls",
-            start_tls=True if s.security == "starttls" else False,
-            tls_context=_tls(s) if s.security != "plain" else None,
+            start_tls=s.security == "starttls",
+            tls_context=client_context(s.ca_file) if s.security != "plain" else None,
             timeout=s.timeout_seconds,
         )
 
     async def send_many(self, envelopes: list[Envelope], on_result: OnResult) -> None:
-        results: list[SendResult] = []
+        """Send in order over one connection, reporting each message's result before
+        the next; stop at the first sign that the connection is gone."""
+        client = await self._open(envelopes, on_result)
+        if client is None:
+            return
+        try:
+            for env in envelopes:
+                if not await _send_one(client, env, on_result):
+                    break
+        finally:
+            try:
+                await client.quit()
+            except BROKEN:
+                client.close()
 
-        async def report(env: Envelope, result: SendResult) -> None:
-            results.append(result)
-            await on_result(env, result)
-
+    async def _open(self, envelopes: list[Envelope], on_result: OnResult) -> aiosmtplib.SMTP | None:
+        """A connected, logged-in client; or None, every envelope reported as refused
+        (with the server's code) or unreachable (temporary, no code)."""
         client = self._client()
         try:
             await client.connect()
@@ -60,40 +66,41 @@ class SmtpSender:
             log.warning(
                 "event=smtp.connect_refused code=%s temporary=%s", exc.code, 400 <= exc.code < 500
             )
-            for env in envelopes:
-                await report(env, SendResult(False, exc.code, exc.message[:500]))
-            return
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            result = SendResult(False, exc.code, exc.message[:500])
+        except BROKEN as exc:
             log.warning("event=smtp.unreachable error=%s temporary=True", type(exc).__name__)
-            for env in envelopes:
-                await report(env, SendResult(False, None, type(exc).__name__))
-            return
+            result = SendResult(False, None, type(exc).__name__)
+        else:
+            return client
+        for env in envelopes:
+            await on_result(env, result)
+        return None
+
+
+async def _send_one(client: aiosmtplib.SMTP, env: Envelope, on_result: OnResult) -> bool:
+    """Send one message and report its result; False when the connection cannot go on
+    (a 421 closes it, RFC 5321 3.8; a failed RSET or a cut link leaves it unusable)."""
+    try:
+        errors, reply = await client.sendmail(env.sender, [env.recipient], env.message)
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        first = exc.recipients[0]
+        await on_result(env, SendResult(False, first.code, first.message[:500]))
+    except aiosmtplib.SMTPResponseException as exc:
+        await on_result(env, SendResult(False, exc.code, exc.message[:500]))
+        if exc.code == 421:
+            return False  # the server is closing the connection
         try:
-            for env in envelopes:
-                try:
-                    errors, reply = await client.sendmail(env.sender, [env.recipient], env.message)
-                    if errors:
-                        code, text = next(iter(errors.values()))
-                        await report(env, SendResult(False, code, text[:500]))
-                    else:
-                        await report(env, SendResult(True, 250, reply[:500]))
-                except aiosmtplib.SMTPRecipientsRefused as exc:
-                    first = exc.recipients[0]
-                    await report(env, SendResult(False, first.code, first.message[:500]))
-                except aiosmtplib.SMTPResponseException as exc:
-                    await report(env, SendResult(False, exc.code, exc.message[:500]))
-                    if exc.code == 421:
-                        break  # the server is closing the connection
-                    try:
-                        await client.rset()
-                    except aiosmtplib.SMTPException:
-                        break
-                except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                    log.warning("event=smtp.dropped error=%s temporary=True", type(exc).__name__)
-                    await report(env, SendResult(False, None, type(exc).__name__))
-                    break
-        finally:
-            try:
-                await client.quit()
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                client.close()
+            await client.rset()
+        except aiosmtplib.SMTPException:
+            return False
+    except BROKEN as exc:
+        log.warning("event=smtp.dropped error=%s temporary=True", type(exc).__name__)
+        await on_result(env, SendResult(False, None, type(exc).__name__))
+        return False
+    else:
+        if errors:
+            code, text = next(iter(errors.values()))
+            await on_result(env, SendResult(False, code, text[:500]))
+        else:
+            await on_result(env, SendResult(True, 250, reply[:500]))
+    return True

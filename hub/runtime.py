@@ -17,13 +17,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connectors.imap import ImapSource, MailboxUnavailable
 from connectors.maildir import MaildirSender, MaildirSource
 from connectors.smtp import SmtpSender
 from hub.config import Settings
+from hub.domain.retry import Backoff
 from hub.ports import InboundItem, MailboxSource, MailSender, Settled
 from hub.services import parked, sweep
 from hub.services.context import Context
@@ -39,6 +40,7 @@ UNAVAILABLE = (MailboxUnavailable, OperationalError, DBAPIError, ConnectionError
 
 
 def make_source(settings: Settings) -> MailboxSource:
+    """The referral mailbox the settings name: IMAP, or the demo's Maildir."""
     intake = settings.intake
     if intake.source == "maildir":
         assert intake.maildir is not None
@@ -60,6 +62,7 @@ def make_reply_source(settings: Settings) -> MailboxSource | None:
 
 
 async def file_replies(ctx: Context, items: list[InboundItem]) -> list[IngestResult]:
+    """The replies mailbox's way to record a batch: each reply filed on its own."""
     return [await file_reply(ctx, item) for item in items]
 
 
@@ -67,6 +70,7 @@ Record = Callable[[Context, list[InboundItem]], Awaitable[list[IngestResult]]]
 
 
 def make_sender(settings: Settings) -> MailSender:
+    """The mail sender the settings name: SMTP, or the demo's Maildir drop."""
     if settings.smtp.transport == "maildir":
         assert settings.smtp.maildir is not None
         return MaildirSender(settings.smtp.maildir)
@@ -144,21 +148,6 @@ async def drain(
             on_batch.set()
 
 
-class Backoff:
-    """1, 2, 4 ... seconds up to a cap; reset after a success."""
-
-    def __init__(self, cap: float) -> None:
-        self.cap = cap
-        self.delay = 0.5
-
-    def next(self) -> float:
-        self.delay = min(self.cap, self.delay * 2)
-        return self.delay
-
-    def reset(self) -> None:
-        self.delay = 0.5
-
-
 async def lead(ctx: Context, leadership: Leadership) -> None:
     """Wait until this process is the mailbox's intake leader."""
     announced = False
@@ -177,7 +166,7 @@ async def intake_loop(
     record: Record = ingest_batch,
 ) -> None:
     """Lead the mailbox, drain it, wait for mail; on an outage back off and reconnect."""
-    backoff = Backoff(ctx.settings.intake.reconnect_max_seconds)
+    backoff = Backoff(ctx.settings.intake.reconnect_max_seconds, ctx.rng)
     first = factory(ctx.settings)
     assert first is not None
     leadership = Leadership(ctx.engine, ctx.settings.hub.data_dir, first.name)
@@ -213,8 +202,10 @@ async def intake_loop(
 
 
 async def outbox_loop(ctx: Context, wake: asyncio.Event) -> None:
+    """Deliver what is due, then wait to be woken (new mail queued) or for the poll
+    interval; while the database is down, back off."""
     sender = make_sender(ctx.settings)
-    backoff = Backoff(ctx.settings.outbox.backoff_max_seconds)
+    backoff = Backoff(ctx.settings.outbox.backoff_max_seconds, ctx.rng)
     while True:
         try:
             await deliver_due(ctx, sender)
@@ -236,21 +227,11 @@ def start_scheduler(
     are tracked in ``running`` so that shutting down lets them finish."""
     scheduler = AsyncIOScheduler(timezone=ctx.settings.hub.timezone)
 
-    async def tracked(job: Callable[[], Awaitable[bool]]) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        running.add(task)
-        try:
-            if await job():
-                wake.set()
-        finally:
-            running.discard(task)
-
     async def sweep_job() -> None:
-        await tracked(lambda: _swept(ctx))
+        await _tracked(lambda: _swept(ctx), wake, running)
 
     async def digest_job() -> None:
-        await tracked(lambda: _digested(ctx))
+        await _tracked(lambda: _digested(ctx), wake, running)
 
     hour, _, minute = ctx.settings.scheduler.digest_time.partition(":")
     scheduler.add_job(
@@ -278,6 +259,20 @@ def start_scheduler(
     return scheduler
 
 
+async def _tracked(
+    job: Callable[[], Awaitable[bool]], wake: asyncio.Event, running: set[asyncio.Task[Any]]
+) -> None:
+    """Run one job, known to ``running`` while it runs; wake the outbox if it queued mail."""
+    task = asyncio.current_task()
+    assert task is not None
+    running.add(task)
+    try:
+        if await job():
+            wake.set()
+    finally:
+        running.discard(task)
+
+
 async def _swept(ctx: Context) -> bool:
     return (await sweep.sweep(ctx)).mails > 0
 
@@ -300,14 +295,11 @@ async def supervise(name: str, start: Callable[[], Awaitable[None]], cap: float 
             await asyncio.sleep(delay)
 
 
-async def serve(ctx: Context, web: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Run intake, replies, the outbox and (given) the web server until SIGTERM or
-    SIGINT, then stop cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    wake = asyncio.Event()
+def start_loops(
+    ctx: Context, wake: asyncio.Event, web: Callable[[], Awaitable[None]] | None
+) -> list[asyncio.Task[None]]:
+    """Intake, the outbox, the replies mailbox (when configured) and the web server
+    (given), each its own task."""
     tasks = [
         asyncio.create_task(intake_loop(ctx, wake), name="intake"),
         asyncio.create_task(outbox_loop(ctx, wake), name="outbox"),
@@ -320,6 +312,18 @@ async def serve(ctx: Context, web: Callable[[], Awaitable[None]] | None = None) 
         )
     if web is not None:
         tasks.append(asyncio.create_task(supervise("web", web), name="web"))
+    return tasks
+
+
+async def serve(ctx: Context, web: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Run intake, replies, the outbox and (given) the web server until SIGTERM or
+    SIGINT, then stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    wake = asyncio.Event()
+    tasks = start_loops(ctx, wake, web)
     jobs: set[asyncio.Task[Any]] = set()
     scheduler = start_scheduler(ctx, wake, jobs)
     log.info(
@@ -328,20 +332,26 @@ async def serve(ctx: Context, web: Callable[[], Awaitable[None]] | None = None) 
         ctx.settings.intake.source,
         ctx.settings.smtp.transport,
     )
-    stopper = asyncio.create_task(stop.wait())
+    stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
     # No new jobs; a sweep in flight finishes (APScheduler's shutdown would cancel it).
     scheduler.pause()
     if jobs:
         await asyncio.wait(set(jobs), timeout=15)
     scheduler.shutdown(wait=False)
+    stopper.cancel()
+    await stop_loops(tasks)
+    for task in done:
+        error = None if task is stopper else task.exception()
+        if error is not None:
+            raise error
+    log.info("event=serve.stopped")
+
+
+async def stop_loops(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel every loop and wait until each has finished its cleanup."""
     for task in tasks:
         task.cancel()
-    stopper.cancel()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    for task in done:
-        if task is not stopper and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-    log.info("event=serve.stopped")

@@ -3,21 +3,14 @@
 # checks and returns in well under a second.
 #   1. front-end assets: `npm ci` from package-lock.json (govuk-frontend pinned at 6.3.0,
 #      the version govuk-frontend-jinja 4.1.0 targets; axe-core for accessibility tests);
-#   2. Python packages into .venv: aiohttp-jinja2, Jinja2, govuk-frontend-jinja (runtime)
-#      and playwright (tests), at the versions below;
+#   2. the test tools into .venv, playwright among them, from requirements/test.txt
+#      (scripts/setup-venv.sh test); the runtime packages (aiohttp-jinja2, Jinja2,
+#      govuk-frontend-jinja) are in both lock files, pinned with their hashes;
 #   3. Debian's chromium for the browser tests (as root, when /usr/bin/chromium is
 #      missing). `playwright install` cannot work here: it downloads its own browser.
 # Without node_modules the hub still runs: pages render unstyled and it logs a warning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-# Keep in step with pyproject.toml.
-PY_PINS=(
-  "aiohttp-jinja2==1.6"
-  "Jinja2==3.1.6"
-  "govuk-frontend-jinja==4.1.0"
-  "playwright==1.65.2"
-)
 
 as_root() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
 
@@ -48,33 +41,10 @@ if command -v npm >/dev/null; then
 fi
 
 # --- 2. Python packages ------------------------------------------------------------------
-if [ "${MARRAC_WEB_NO_BROWSER:-0}" = 1 ]; then
-  PY_PINS=("aiohttp-jinja2==1.6" "Jinja2==3.1.6" "govuk-frontend-jinja==4.1.0")
-fi
-if [ ! -x .venv/bin/python ]; then
+# The demo runs the hub from requirements/hub.txt (scripts/setup-venv.sh, called by
+# demo.sh); browser tests also need playwright, from requirements/test.txt.
+if [ "${MARRAC_WEB_NO_BROWSER:-0}" != 1 ]; then
   bash scripts/setup-venv.sh test
-fi
-if ! .venv/bin/python - "${PY_PINS[@]}" <<'EOF'
-import sys
-from importlib.metadata import PackageNotFoundError, version
-
-for pin in sys.argv[1:]:
-    name, want = pin.split("==")
-    try:
-        if version(name) != want:
-            sys.exit(1)
-    except PackageNotFoundError:
-        sys.exit(1)
-EOF
-then
-  echo "setup-web: pip install ${PY_PINS[*]}..."
-  log=$(mktemp)
-  if ! .venv/bin/python -m pip install -q "${PY_PINS[@]}" >"$log" 2>&1; then
-    cat "$log" >&2
-    rm -f "$log"
-    exit 1
-  fi
-  rm -f "$log"
 fi
 
 # --- 3. chromium for the browser tests ---------------------------------------------------

@@ -1,4 +1,4 @@
-"""Shared fixtures: real Dovecot, a real SMTP front end and real PostgreSQL.
+"""Shared fixtures: real Dovecot, a real SMTP front end and real PostgreSQL; test hubs.
 
 We never mock mail servers or databases. Services are started once per session
 (Dovecot cold start is well under a second) and reset between tests by
@@ -10,12 +10,15 @@ with ``MARRAC_HUB_REQUIRE_SERVICES=1``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.support.agencies import write_directory
 from tests.support.dovecot import DovecotServer, dovecot_available
+from tests.support.hubs import HubFactory, TestHub, build_hub, initialise_template
 from tests.support.mail_stack import MailStack
 from tests.support.postgres import create_database, drop_database, postgres_available
 from tests.support.services import require
@@ -125,3 +128,38 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite+aiosqlite:///{tmp_path}/hub.db"
         return
     yield request.getfixturevalue("postgres_db")
+
+
+# --- test hubs (tests/support/hubs.py) ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def initialised_hub_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Keys and a migrated SQLite database, made once and copied by each test hub."""
+    return initialise_template(tmp_path_factory.mktemp("hub-template"))
+
+
+@pytest.fixture
+async def make_hub(tmp_path: Path, initialised_hub_dir: Path) -> AsyncIterator[HubFactory]:
+    """``await make_hub(db=..., edges=..., clock=..., **overrides)``: a hub in
+    ``tmp_path/<name>`` (default ``hub``), closed after the test. SQLite hubs start from
+    the initialised template; ``db=`` a PostgreSQL URL migrates that database."""
+    made: list[TestHub] = []
+
+    async def make(name: str = "hub", **kwargs: Any) -> TestHub:
+        kwargs.setdefault("template", initialised_hub_dir)
+        opened = await build_hub(tmp_path / name, **kwargs)
+        made.append(opened)
+        return opened
+
+    try:
+        yield make
+    finally:
+        for opened in reversed(made):
+            await opened.close()
+
+
+@pytest.fixture
+def agency_directory(tmp_path: Path) -> Path:
+    """The test agencies (tests/support/agencies.py) as ``tmp_path/agencies.toml``."""
+    return write_directory(tmp_path / "agencies.toml")

@@ -20,7 +20,3 @@ class Indexer:
         """HMAC of ``purpose`` and ``value``: separate purposes never collide."""
         mac = hmac.new(self._key, purpose.encode() + b"\x00" + value.encode(), hashlib.sha256)
         return mac.hexdigest()
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -22,15 +22,17 @@ signature in base64url without padding (RFC 4648, 5); ``kid`` is the key's finge
 Exceptions::
 
     CanonicalizationError(ValueError)   the value is not JSON the hub may sign
-    SignatureError(Exception)
+    SignatureError(Exception)           (also: a trusted key document is malformed)
      +-- SignatureInvalid               malformed envelope, altered document or signature
      +-- UnknownKey                     the kid names no key the verifier trusts
+
+A verifier's trusted keys come from a published key document: :func:`trusted_keys` reads
+``keys.json`` (checking its shape) into the ``kid -> public key`` map that
+:func:`verify_document` takes, so a third party and the hub itself read it the same way.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 import re
@@ -41,6 +43,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey, VerifyKey
 
+from hub.crypto.encoding import b64url, unb64url
 from hub.crypto.keys import KeyRing, fingerprint
 
 ALG_SIGNING = "Ed25519"
@@ -70,7 +73,8 @@ class CanonicalizationError(ValueError):
 
 
 class SignatureError(Exception):
-    """A signed envelope could not be verified."""
+    """A signed envelope could not be verified (or the keys to verify it with, from a key
+    document, are malformed)."""
 
 
 class SignatureInvalid(SignatureError):
@@ -107,6 +111,45 @@ def _utf16_order(key: str) -> bytes:
     return key.encode("utf-16-be", "surrogatepass")
 
 
+def _serialise_number(value: int | float, path: str) -> str:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CanonicalizationError(f"{path}: non-finite number {value!r} is not JSON")
+        raise CanonicalizationError(
+            f"{path}: float {value!r} refused (the hub signs integers only)"
+        )
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise CanonicalizationError(
+            f"{path}: integer {value} is outside the I-JSON safe range +/-(2**53 - 1)"
+        )
+    return str(int(value))
+
+
+def _serialise_object(value: Mapping[Any, object], path: str, out: list[str]) -> None:
+    for key in value:
+        if not isinstance(key, str):
+            raise CanonicalizationError(
+                f"{path}: object key {key!r} is a {type(key).__name__}, not a string"
+            )
+    out.append("{")
+    for i, key in enumerate(sorted(value, key=_utf16_order)):
+        if i:
+            out.append(",")
+        out.append(_escape(key, path))
+        out.append(":")
+        _serialise(value[key], f"{path}.{key}", out)
+    out.append("}")
+
+
+def _serialise_array(value: list[object] | tuple[object, ...], path: str, out: list[str]) -> None:
+    out.append("[")
+    for i, item in enumerate(value):
+        if i:
+            out.append(",")
+        _serialise(item, f"{path}[{i}]", out)
+    out.append("]")
+
+
 def _serialise(value: object, path: str, out: list[str]) -> None:
     # bool before int: True is an int in Python but a literal in JSON.
     if value is None:
@@ -115,41 +158,14 @@ def _serialise(value: object, path: str, out: list[str]) -> None:
         out.append("true")
     elif value is False:
         out.append("false")
-    elif isinstance(value, int):
-        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            raise CanonicalizationError(
-                f"{path}: integer {value} is outside the I-JSON safe range +/-(2**53 - 1)"
-            )
-        out.append(str(int(value)))
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise CanonicalizationError(f"{path}: non-finite number {value!r} is not JSON")
-        raise CanonicalizationError(
-            f"{path}: float {value!r} refused (the hub signs integers only)"
-        )
+    elif isinstance(value, int | float):
+        out.append(_serialise_number(value, path))
     elif isinstance(value, str):
         out.append(_escape(value, path))
     elif isinstance(value, Mapping):
-        for key in value:
-            if not isinstance(key, str):
-                raise CanonicalizationError(
-                    f"{path}: object key {key!r} is a {type(key).__name__}, not a string"
-                )
-        out.append("{")
-        for i, key in enumerate(sorted(value, key=_utf16_order)):
-            if i:
-                out.append(",")
-            out.append(_escape(key, path))
-            out.append(":")
-            _serialise(value[key], f"{path}.{key}", out)
-        out.append("}")
+        _serialise_object(value, path, out)
     elif isinstance(value, list | tuple):
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _serialise(item, f"{path}[{i}]", out)
-        out.append("]")
+        _serialise_array(value, path, out)
     else:
         raise CanonicalizationError(f"{path}: {type(value).__name__} is not a JSON type")
 
@@ -166,10 +182,6 @@ def canonicalize(value: object) -> bytes:
 
 
 # --- keys --------------------------------------------------------------------------------
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def key_id(verify_key_bytes: bytes) -> str:
@@ -196,7 +208,7 @@ def public_keys_document(ring: KeyRing) -> dict[str, Any]:
                 "kid": key_id(public),
                 "alg": ALG_SIGNING,
                 "use": "sig",
-                "public_key": _b64url(public),
+                "public_key": b64url(public),
                 "active": fp == active_signing,
             }
         )
@@ -209,7 +221,7 @@ def public_keys_document(ring: KeyRing) -> dict[str, Any]:
                 "kid": fingerprint("box", box_public),
                 "alg": ALG_BOX,
                 "use": "enc",
-                "public_key": _b64url(box_public),
+                "public_key": b64url(box_public),
                 "active": True,
             },
         ]
@@ -233,7 +245,7 @@ def sign_document(
     signature = signing_key.sign(canonical).signature
     return {
         "document": json.loads(canonical),
-        "signature": {"alg": ALG_SIGNING, "kid": key_id, "sig": _b64url(signature)},
+        "signature": {"alg": ALG_SIGNING, "kid": key_id, "sig": b64url(signature)},
     }
 
 
@@ -241,24 +253,29 @@ def _decode_signature(sig: object) -> bytes:
     if not isinstance(sig, str) or not _SIG_B64.fullmatch(sig):
         raise SignatureInvalid("signature is not 64 bytes of unpadded base64url")
     try:
-        raw = base64.urlsafe_b64decode(sig + "==")
-    except (binascii.Error, ValueError):
+        raw = unb64url(sig)
+    except ValueError:
         raise SignatureInvalid("signature is not valid base64url") from None
     # 86 characters carry 4 spare bits; only one spelling decodes to these bytes, so
     # the envelope as a whole cannot be altered and still verify.
-    if _b64url(raw) != sig:
+    if b64url(raw) != sig:
         raise SignatureInvalid("signature is not in canonical base64url")
     return raw
 
 
-def verify_document(
-    envelope: Mapping[str, Any], public_keys: Mapping[str, bytes]
-) -> dict[str, Any]:
-    """Check an envelope against trusted public keys (kid -> 32-byte Ed25519 key).
+def _signature_parts(signature: Mapping[str, Any]) -> tuple[str, bytes]:
+    """The key id and the raw signature of an envelope's ``signature`` member."""
+    alg = signature.get("alg")
+    if alg != ALG_SIGNING:
+        raise SignatureInvalid(f"unsupported signature algorithm {alg!r} (expected Ed25519)")
+    kid = signature.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise SignatureInvalid("signature has no key id")
+    return kid, _decode_signature(signature.get("sig"))
 
-    Returns the document. Raises :class:`UnknownKey` if the kid is not in ``public_keys``
-    and :class:`SignatureInvalid` if the envelope is malformed or does not verify.
-    """
+
+def _open_envelope(envelope: Mapping[str, Any]) -> tuple[dict[str, Any], str, bytes]:
+    """An envelope's document, key id and raw signature, once its shape is right."""
     if not isinstance(envelope, Mapping):
         raise SignatureInvalid("envelope is not a JSON object")
     extra = set(envelope) - {"document", "signature"}
@@ -270,13 +287,19 @@ def verify_document(
         raise SignatureInvalid("envelope has no document object")
     if not isinstance(signature, Mapping):
         raise SignatureInvalid("envelope has no signature object")
-    alg = signature.get("alg")
-    if alg != ALG_SIGNING:
-        raise SignatureInvalid(f"unsupported signature algorithm {alg!r} (expected Ed25519)")
-    kid = signature.get("kid")
-    if not isinstance(kid, str) or not kid:
-        raise SignatureInvalid("signature has no key id")
-    raw = _decode_signature(signature.get("sig"))
+    kid, raw = _signature_parts(signature)
+    return document, kid, raw
+
+
+def verify_document(
+    envelope: Mapping[str, Any], public_keys: Mapping[str, bytes]
+) -> dict[str, Any]:
+    """Check an envelope against trusted public keys (kid -> 32-byte Ed25519 key).
+
+    Returns the document. Raises :class:`UnknownKey` if the kid is not in ``public_keys``
+    and :class:`SignatureInvalid` if the envelope is malformed or does not verify.
+    """
+    document, kid, raw = _open_envelope(envelope)
     public = public_keys.get(kid)
     if public is None:
         raise UnknownKey(f"document signed with unknown key {kid!r}")
@@ -293,3 +316,43 @@ def verify_document(
             f"signature does not match the document (key {kid}): altered or forged"
         ) from None
     return document
+
+
+# --- trusted keys ------------------------------------------------------------------------
+
+
+def _trusted_key(entry: Mapping[str, Any], n: int) -> tuple[str, bytes]:
+    kid = entry.get("kid")
+    encoded = entry.get("public_key")
+    if not isinstance(kid, str) or not kid or not isinstance(encoded, str):
+        raise SignatureError(f"key document: key #{n} needs a kid and a public_key string")
+    try:
+        public = unb64url(encoded)
+    except ValueError:
+        raise SignatureError(f"key document: key {kid!r} is not base64url") from None
+    if len(public) != 32:
+        raise SignatureError(f"key document: key {kid!r} is {len(public)} bytes, expected 32")
+    return kid, public
+
+
+def trusted_keys(document: object) -> dict[str, bytes]:
+    """The Ed25519 public keys a key document lists, as ``kid -> key`` for
+    :func:`verify_document`.
+
+    ``document`` is a parsed ``keys.json`` as :func:`public_keys_document` writes it (or
+    a copy an agency kept): ``{"keys": [{"kid", "alg", "public_key", ...}, ...]}``. Keys
+    of other algorithms (the X25519 box key) are skipped; retired signing keys are kept,
+    because what they signed still verifies. Raises :class:`SignatureError` naming the
+    fault when the document does not have that shape.
+    """
+    entries = document.get("keys") if isinstance(document, Mapping) else None
+    if not isinstance(entries, list):
+        raise SignatureError('key document: not an object with a "keys" list')
+    trusted: dict[str, bytes] = {}
+    for n, entry in enumerate(entries, 1):
+        if not isinstance(entry, Mapping):
+            raise SignatureError(f"key document: key #{n} is not an object")
+        if entry.get("alg") == ALG_SIGNING:
+            kid, public = _trusted_key(entry, n)
+            trusted[kid] = public
+    return trusted

@@ -5,8 +5,9 @@ registered mailbox with a six-digit code mailed there, and may answer by replyin
 plus-address that names the request. Each of these is a secret or a forgery risk, so:
 
 - every use has its own key, derived from the hub's ``token`` key with a purpose string
-  (``HMAC-SHA256(token_key, b"marrac-hub:" + purpose)``), so a value minted for one use is
-  worthless for another and a leaked subkey reveals nothing about the others;
+  (:func:`derive_subkey`), so a value minted for one use is worthless for another and a
+  leaked subkey reveals nothing about the others (web sessions, :mod:`hub.crypto.sessions`,
+  derive theirs the same way);
 - the database holds only keyed hashes of tokens and codes: someone who reads a backup can
   neither use a link nor test guesses against it without the key;
 - comparisons are constant-time (:func:`hmac.compare_digest`);
@@ -32,6 +33,7 @@ import re
 import secrets
 from datetime import datetime
 
+from hub.crypto.encoding import b64url, is_canonical_b64url
 from hub.crypto.keys import KeyRing
 
 TOKEN_BYTES = 32  # 256 bits; at least 128 are required for an unguessable link
@@ -42,7 +44,8 @@ REPLY_MAC_CHARS = 16  # base32: 80 bits, plenty against forging a reply address
 # these names, or a link hash and a reply MAC would share a key.
 PURPOSE_REPLY_ADDRESS = "reply-address"
 PURPOSE_ONE_TIME_CODE = "one-time-code"
-RESERVED_PURPOSES = frozenset({PURPOSE_REPLY_ADDRESS, PURPOSE_ONE_TIME_CODE})
+PURPOSE_WEB_SESSION = "web-session"  # hub.crypto.sessions signs session cookies with it
+RESERVED_PURPOSES = frozenset({PURPOSE_REPLY_ADDRESS, PURPOSE_ONE_TIME_CODE, PURPOSE_WEB_SESSION})
 
 _PURPOSE = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes in base64url, no padding
@@ -63,19 +66,23 @@ class TokenExpired(TokenError):
     """The token is genuine but its time is up."""
 
 
-def _derive(secret: bytes, purpose: str) -> bytes:
+def derive_subkey(secret: bytes, purpose: str) -> bytes:
+    """The 32-byte key for one use of the hub's ``token`` key:
+    ``HMAC-SHA256(secret, b"marrac-hub:" + purpose)``.
+
+    HMAC keyed by the secret is a pseudorandom function (the property HKDF, RFC 5869,
+    rests on), so subkeys for different purposes are independent and none reveals the
+    secret or another subkey. Changing this invalidates every stored token hash, reply
+    address and session: it is fixed.
+    """
     return hmac.new(secret, b"marrac-hub:" + purpose.encode("ascii"), hashlib.sha256).digest()
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _is_token(token: object) -> bool:
     if not isinstance(token, str) or not _TOKEN.fullmatch(token):
         return False
     # 43 characters carry 2 spare bits: accept only the one spelling we could have issued.
-    return _b64url(base64.urlsafe_b64decode(token + "=")) == token
+    return is_canonical_b64url(token)
 
 
 def _check_request_id(request_id: int) -> int:
@@ -112,9 +119,9 @@ class TokenService:
         if purpose in RESERVED_PURPOSES:
             raise ValueError(f"purpose {purpose!r} is reserved for the hub's own use")
         self.purpose = purpose
-        self._link_key = _derive(secret, purpose)
-        self._reply_key = _derive(secret, PURPOSE_REPLY_ADDRESS)
-        self._code_key = _derive(secret, PURPOSE_ONE_TIME_CODE)
+        self._link_key = derive_subkey(secret, purpose)
+        self._reply_key = derive_subkey(secret, PURPOSE_REPLY_ADDRESS)
+        self._code_key = derive_subkey(secret, PURPOSE_ONE_TIME_CODE)
 
     @classmethod
     def from_ring(cls, ring: KeyRing, purpose: str) -> TokenService:
@@ -128,7 +135,7 @@ class TokenService:
 
     def new_link_token(self) -> tuple[str, str]:
         """A fresh ``(token, token_hash)``: mail the token, store only the hash."""
-        token = _b64url(secrets.token_bytes(TOKEN_BYTES))
+        token = b64url(secrets.token_bytes(TOKEN_BYTES))
         return token, self.hash_token(token)
 
     def hash_token(self, token: str) -> str:

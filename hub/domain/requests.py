@@ -31,25 +31,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Protocol, TypeAlias, TypeVar
+from typing import Literal, Protocol, TypeAlias
 
-from hub.domain.referral import Role
+from hub.domain.agencies import is_slug
+from hub.domain.request_scope import LawfulBasis, PersonInScope, Question, RequestScope
 
 # The value of a signable document: what canonical JSON (RFC 8785) the hub signs can hold.
-JSONValue: TypeAlias = str | int | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+JSONValue: TypeAlias = str | int | bool | list["JSONValue"] | dict[str, "JSONValue"] | None
 
 DOCUMENT_TYPE = "marrac-hub/information-request"
 DOCUMENT_VERSION = 1
 
-# The basis the pilot's information-sharing agreement relies on; a request may state another.
-DEFAULT_LAWFUL_BASIS = "UK GDPR Art. 6(1)(e); DPA 2018 Part 3; s.115 Crime and Disorder Act 1998"
-
 _REFERENCE = re.compile(r"RQ-[0-9]{4}-[0-9]{6,}")
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 class RequestState(StrEnum):
@@ -195,93 +191,60 @@ def due_at(sent_at: datetime, within: timedelta) -> datetime:
     return (_aware("sent_at", sent_at) + within).astimezone(UTC)
 
 
-# --- what a request holds ----------------------------------------------------------------
+# --- what a request's link lets its holder do ---------------------------------------------
+
+# What a link's holder meets: ``ok`` (send a code, see the request, answer), ``answered``
+# (already answered: one answer per request), ``locked`` (too many wrong codes: call the
+# team) or ``unusable`` (unknown, expired, revoked or closed: one page for all of these,
+# so the holder learns nothing about which).
+LinkState: TypeAlias = Literal["ok", "answered", "locked", "unusable"]
+# The states in which the agency has answered, in any of the ways it may.
+ANSWERED_STATES = frozenset(
+    {
+        RequestState.ANSWERED,
+        RequestState.ANSWERED_BY_EMAIL,
+        RequestState.DECLINED,
+        RequestState.NO_INFORMATION,
+    }
+)
 
 
-class ScopeError(ValueError):
-    """A request's scope would share more than it names, or names nobody."""
+def link_state(
+    *,
+    request_state: RequestState | str,
+    expires_at: datetime,
+    revoked_at: datetime | None,
+    locked_at: datetime | None,
+    now: datetime,
+) -> LinkState:
+    """What a link (its expiry, revocation and lock) to a request in ``request_state``
+    allows at ``now``. An expired or revoked link says nothing about its request."""
+    if revoked_at is not None or expires_at <= now:
+        return "unusable"
+    if RequestState(request_state) in ANSWERED_STATES:
+        return "answered"
+    if not is_open(request_state):
+        return "unusable"
+    if locked_at is not None:
+        return "locked"
+    return "ok"
 
 
-@dataclass(frozen=True)
-class Question:
-    """One question to the agency; ``id`` ties the answer to it."""
-
-    id: str
-    text: str
-
-    def __post_init__(self) -> None:
-        if not self.id or not self.text.strip():
-            raise ValueError("a question needs an id and some text")
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The agency's answer to one question.
-
-    ``known``: whether the person is known to the agency (None: the agency did not say);
-    ``last_contact``: the agency's last contact with them, if it gave one.
-    """
-
-    question_id: str
-    known: bool | None
-    last_contact: date | None
-    text: str
+def link_renewable(
+    *,
+    request_state: RequestState | str,
+    expires_at: datetime,
+    revoked_at: datetime | None,
+    locked_at: datetime | None,
+    now: datetime,
+) -> bool:
+    """May the holder of this link have a fresh one mailed to the agency? Only for a link
+    that merely expired, on a request still owed: a revoked link was withdrawn on purpose
+    and a locked one stays locked (the agency calls the team)."""
+    return revoked_at is None and expires_at <= now and locked_at is None and is_open(request_state)
 
 
-@dataclass(frozen=True)
-class PersonInScope:
-    """One person the request is about, and exactly what is shared about them.
-
-    Name, role and date of birth identify the person to the agency; ``fields`` names any
-    further fields shared (for example ``("address",)`` to a GP, ``("school",)`` for a
-    child), and ``details`` holds their values, already cut down with :func:`minimise`.
-    """
-
-    role: Role
-    name: str
-    date_of_birth: date | None
-    fields: tuple[str, ...] = ()
-    details: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.fields, str):
-            raise TypeError("fields is a sequence of field names, not one string")
-        extra = set(self.details) - set(self.fields)
-        if extra:
-            raise ScopeError(f"details share fields outside the scope: {', '.join(sorted(extra))}")
-
-
-@dataclass(frozen=True)
-class RequestScope:
-    """The people a request is about. Nobody else's data goes to the agency."""
-
-    persons: tuple[PersonInScope, ...]
-
-    def __post_init__(self) -> None:
-        if not self.persons:
-            raise ScopeError("a request must name at least one person")
-
-
-@dataclass(frozen=True)
-class LawfulBasis:
-    """The legal ground for sharing, stated on every request."""
-
-    text: str = DEFAULT_LAWFUL_BASIS
-
-    def __post_init__(self) -> None:
-        if not self.text.strip():
-            raise ValueError("a lawful basis cannot be blank")
-
-
-V = TypeVar("V")
-
-
-def minimise(person: Mapping[str, V], fields: Sequence[str]) -> dict[str, V]:
-    """Only the named fields of ``person``, in the order named (data minimisation,
-    UK GDPR Art. 5(1)(c)). Fields the person lacks are left out, never invented."""
-    if isinstance(fields, str):
-        raise TypeError("fields is a sequence of field names, not one string")
-    return {name: person[name] for name in fields if name in person}
+# --- the signed document -----------------------------------------------------------------
 
 
 def request_reference(year: int, number: int) -> str:
@@ -336,7 +299,7 @@ def request_document(
     """
     if not _REFERENCE.fullmatch(reference):
         raise ValueError(f"request reference {reference!r} is not like RQ-2026-000042")
-    if not _SLUG.fullmatch(agency):
+    if not is_slug(agency):
         raise ValueError(f"agency {agency!r} is not a directory slug")
     for name, value in (("case_ref", case_ref), ("requester", requester)):
         if not value.strip():

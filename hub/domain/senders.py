@@ -60,44 +60,73 @@ def _strip_comments(value: str) -> str:
     return "".join(out)
 
 
+# {method: [(verdict, {property: value})]} from one Authentication-Results header.
+_Results = dict[str, list[tuple[str, dict[str, str]]]]
+
+
 def authenticated(sender: str, headers: tuple[str, ...], authserv_id: str) -> SenderVerdict:
     """Judge the ``Authentication-Results`` headers from ``authserv_id`` for ``sender``."""
-    domain = _domain(sender)
-    ours = []
-    for header in headers:
-        text = _strip_comments(header).strip()
-        ident = text.split(";", 1)[0].split()[0].lower() if text.split(";", 1)[0].split() else ""
-        if ident == authserv_id.lower():
-            ours.append(text)
+    ours = _from_server(headers, authserv_id)
     if not ours:
         return SenderVerdict(False, "no Authentication-Results from the trusted server")
     # The trusted server adds its header on top; use the first (topmost) one of it.
-    results: dict[str, list[tuple[str, dict[str, str]]]] = {}
-    for method, verdict, rest in _RESULT.findall(ours[0].split(";", 1)[-1]):
-        props = {k.lower(): v.strip().strip('"').lower() for k, v in _PROP.findall(rest)}
-        results.setdefault(method.lower(), []).append((verdict.lower(), props))
-
-    def aligned(props: dict[str, str], *keys: str) -> bool:
-        for key in keys:
-            value = props.get(key)
-            if value is not None:
-                return _domain(value) == domain
-        return False
-
-    if "dmarc" in results:
-        ok = any(v == "pass" and aligned(p, "header.from") for v, p in results["dmarc"])
-        if ok:
-            return SenderVerdict(True, "dmarc=pass")
-        verdicts = ",".join(v for v, _ in results["dmarc"])
-        if all(v in ("none", "neutral") for v, _ in results["dmarc"]):
-            pass  # no policy published: fall back to DKIM or SPF below
-        else:
-            return SenderVerdict(False, f"dmarc={verdicts}")
-    if any(v == "pass" and aligned(p, "header.d", "header.i") for v, p in results.get("dkim", [])):
+    results = _results(ours[0])
+    domain = _domain(sender)
+    dmarc = _dmarc(results, domain)
+    if dmarc is not None:
+        return dmarc
+    if _passes(results, "dkim", domain, "header.d", "header.i"):
         return SenderVerdict(True, "dkim=pass (aligned)")
-    if any(v == "pass" and aligned(p, "smtp.mailfrom") for v, p in results.get("spf", [])):
+    if _passes(results, "spf", domain, "smtp.mailfrom"):
         return SenderVerdict(True, "spf=pass (aligned)")
     return SenderVerdict(False, "sender not authenticated (no aligned dmarc, dkim or spf pass)")
+
+
+def _from_server(headers: tuple[str, ...], authserv_id: str) -> list[str]:
+    """The headers (comments removed) whose authserv-id is ``authserv_id``, in order."""
+    ours = []
+    for header in headers:
+        text = _strip_comments(header).strip()
+        words = text.split(";", 1)[0].split()
+        ident = words[0].lower() if words else ""
+        if ident == authserv_id.lower():
+            ours.append(text)
+    return ours
+
+
+def _results(header: str) -> _Results:
+    """Each method's verdicts with their properties, from one header's resinfo list."""
+    results: _Results = {}
+    for method, verdict, rest in _RESULT.findall(header.split(";", 1)[-1]):
+        props = {k.lower(): v.strip().strip('"').lower() for k, v in _PROP.findall(rest)}
+        results.setdefault(method.lower(), []).append((verdict.lower(), props))
+    return results
+
+
+def _aligned(props: dict[str, str], domain: str, *keys: str) -> bool:
+    """The first of ``keys`` present names ``domain`` (RFC 7489 alignment, strict)."""
+    for key in keys:
+        value = props.get(key)
+        if value is not None:
+            return _domain(value) == domain
+    return False
+
+
+def _passes(results: _Results, method: str, domain: str, *keys: str) -> bool:
+    return any(v == "pass" and _aligned(p, domain, *keys) for v, p in results.get(method, []))
+
+
+def _dmarc(results: _Results, domain: str) -> SenderVerdict | None:
+    """The DMARC verdict, or ``None`` to fall back to DKIM or SPF: no DMARC result, or
+    only none/neutral (the domain publishes no policy)."""
+    dmarc = results.get("dmarc")
+    if dmarc is None:
+        return None
+    if _passes(results, "dmarc", domain, "header.from"):
+        return SenderVerdict(True, "dmarc=pass")
+    if all(v in ("none", "neutral") for v, _ in dmarc):
+        return None
+    return SenderVerdict(False, "dmarc=" + ",".join(v for v, _ in dmarc))
 
 
 def judge_sender(

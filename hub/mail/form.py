@@ -14,22 +14,29 @@ end up in logs and alerts. Values are plain text: markup is kept as typed, never
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
-from hub.domain.referral import Person, Referral, Referrer, Role
-from hub.mail.values import (
-    MAX_SUMMARY_CHARS,
-    MAX_VALUE_CHARS,
-    clean_text,
-    find_email,
-    label_key,
-    parse_date,
-    parse_datetime,
-    parse_score,
-    parse_yes_no,
-    snake_key,
+from hub.domain.referral import Referral
+from hub.mail.draft import Draft, PersonDraft, build_referral
+from hub.mail.values import MAX_VALUE_CHARS, clean_text, label_key
+from hub.mail.vocabulary import (
+    CHILD_PREFIX,
+    CHILD_PREFIX_EXCEPTIONS,
+    CONTINUED,
+    DECORATION,
+    FORWARD_HEADERS,
+    FORWARD_SEPARATOR,
+    GLOBAL,
+    INCIDENT,
+    MAIN,
+    PERSON,
+    PREFIX_WORDS,
+    REFERRER,
+    ROLE_PREFIXES,
+    SECTION_SUFFIXES,
+    SECTIONS,
+    TRAILING_NUMBER,
 )
 
 # Beyond this the mail is not a hand-typed form; capping keeps every pass linear and cheap.
@@ -37,269 +44,12 @@ MAX_FORM_CHARS = 1_000_000
 MAX_LABEL_CHARS = 60
 # Fewer recognised fields than this is prose that happens to contain a colon.
 MIN_FIELDS = 2
-MAX_DETAILS = 40
-MAX_CHILDREN = 20
-
-
-def _keys(*labels: str) -> frozenset[str]:
-    return frozenset(labels)
-
-
-def _table(spec: dict[str, frozenset[str]]) -> dict[str, str]:
-    """Invert {target: synonyms} into {synonym: target}."""
-    return {synonym: target for target, synonyms in spec.items() for synonym in synonyms}
-
-
-_SECTIONS = _table(
-    {
-        "main": _keys(
-            "referral", "marrac referral", "marac referral", "marrac", "marac", "risk",
-            "marrac referral form", "marac referral form", "referral form", "dash",
-        ),
-        "referrer": _keys("referrer", "referring officer", "officer", "referred by"),
-        "incident": _keys("incident", "incident details", "the incident"),
-        "victim": _keys("victim", "victims", "adult victim", "person at risk", "survivor"),
-        "perpetrator": _keys(
-            "perpetrator", "perpetrators", "alleged perpetrator", "perp", "suspect",
-            "offender", "alleged offender", "abuser",
-        ),
-        "child": _keys("child", "dependant"),
-        "children": _keys(
-            "children", "dependants", "children in household", "children in the household",
-        ),
-        "summary": _keys(
-            "summary", "incident summary", "summary of incident", "brief summary",
-            "circumstances", "narrative", "summary of concerns", "details of incident",
-        ),
-    }
-)  # fmt: skip
-_DECORATION = " \t=#*[]-_~|:"
-_SECTION_SUFFIXES = (" details", " information", " info", " section")
-_TRAILING_NUMBER = re.compile(r"\s*(?:no\s*)?\d{1,2}$")
-
-_MAIN = _table(
-    {
-        "force_reference": _keys(
-            "force reference", "force ref", "force ref no", "force reference number",
-            "police reference", "police ref", "reference", "reference number", "ref",
-            "ref no", "crime reference", "crime reference number", "crime ref",
-            "crime number", "occurrence number", "occurrence reference",
-        ),
-        "referral_reason": _keys(
-            "referral reason", "reason for referral", "reason", "referral criteria",
-        ),
-        "dash_score": _keys(
-            "dash score", "dash", "dash total", "total dash score", "dash risk score",
-            "dash ric score", "ric score", "risk score", "number of ticks", "dash ticks",
-        ),
-        "risk_level": _keys(
-            "risk level", "risk", "dash risk level", "risk rating", "risk grading",
-            "level of risk", "dash risk", "assessed risk",
-        ),
-        "division": _keys("division", "police division"),
-        "area": _keys("area", "district", "local area", "policing area"),
-        "incident_date": _keys(
-            "incident date", "date of incident", "incident date time",
-            "incident date and time", "date and time of incident", "date time of incident",
-            "incident datetime", "incident when",
-        ),
-        "incident_time": _keys("incident time", "time of incident"),
-        "incident_location": _keys(
-            "incident location", "location of incident", "location", "incident address",
-            "address of incident", "place of incident", "incident place",
-        ),
-        "children_present": _keys(
-            "children present", "children present at incident",
-            "children present at the incident", "were children present",
-            "any children present", "child present", "children at incident",
-        ),
-        "summary": _keys(
-            "summary", "incident summary", "summary of incident", "brief summary",
-            "circumstances", "narrative", "summary of concerns", "details of incident",
-        ),
-    }
-)  # fmt: skip
-# Main labels that mean the same inside a person section ("Risk level" under the victim).
-_GLOBAL = frozenset(
-    key
-    for key, target in _MAIN.items()
-    if target not in ("area", "division", "referral_reason") and key not in ("location", "reason")
-)
-_INCIDENT = _table(
-    {
-        "incident_date": _keys("date", "date and time", "date time", "when", "datetime"),
-        "incident_time": _keys("time",),
-        "incident_location": _keys("location", "place", "where", "address"),
-    }
-)  # fmt: skip
-_REFERRER = _table(
-    {
-        "name": _keys("", "name", "full name", "officer name", "officer"),
-        "email": _keys("email", "email address", "e mail", "e mail address", "mail"),
-        "phone": _keys(
-            "phone", "tel", "telephone", "mobile", "phone number", "telephone number",
-            "contact number", "tel no", "phone no", "number",
-        ),
-    }
-)  # fmt: skip
-_PERSON = _table(
-    {
-        "name": _keys("", "name", "names", "full name", "full names", "person name"),
-        "forename": _keys(
-            "forename", "forenames", "first name", "first names", "given name",
-            "given names", "christian name",
-        ),
-        "surname": _keys("surname", "last name", "family name"),
-        "date_of_birth": _keys(
-            "date of birth", "dob", "birth date", "born", "birthday", "date of birth age",
-        ),
-        "gender": _keys("gender", "sex"),
-        "address": _keys(
-            "address", "home address", "current address", "residential address",
-            "address line 1", "full address",
-        ),
-        "postcode": _keys("postcode", "post code", "postal code"),
-        "phone": _keys(
-            "phone", "tel", "telephone", "mobile", "phone number", "telephone number",
-            "mobile number", "contact number", "tel no", "phone no", "mobile no",
-        ),
-    }
-)  # fmt: skip
-# Details keys the JSON form and the text form should agree on.
-DETAIL_ALIASES = {
-    "relationship": "relationship_to_victim",
-    "relationship_to_the_victim": "relationship_to_victim",
-    "relationship_with_victim": "relationship_to_victim",
-    "present": "present_at_incident",
-    "present_at_the_incident": "present_at_incident",
-    "in_custody": "custody",
-}
-# Label prefixes that name whose field it is ("Victim DOB", "Child 2 name", "Referrer tel").
-_ROLE_PREFIXES = (
-    ("alleged perpetrator", "perpetrator"),
-    ("perpetrators", "perpetrator"),
-    ("perpetrator", "perpetrator"),
-    ("perp", "perpetrator"),
-    ("suspect", "perpetrator"),
-    ("offender", "perpetrator"),
-    ("victims", "victim"),
-    ("victim", "victim"),
-    ("referrers", "referrer"),
-    ("referrer", "referrer"),
-    ("referring officer", "referrer"),
-    ("referred by", "referrer"),
-    ("officer", "referrer"),
-)
-_PREFIX_WORDS = frozenset(
-    [prefix.split()[0] for prefix, _ in _ROLE_PREFIXES] + ["child", "childs", "children"]
-)
-_CHILD_PREFIX = re.compile(r"(?:child|childs|children)(?: (\d{1,2}))?(?: (.*))?$")
-_FORWARD_SEPARATOR = re.compile(
-    r"-{2,} ?(?:forwarded message|original message|message transféré) ?-*"
-    r"|begin forwarded message:?|forwarded message:?",
-    re.IGNORECASE,
-)
-_FORWARD_HEADERS = frozenset(
-    ("from", "sent", "date", "to", "cc", "bcc", "subject", "reply to", "importance")
-)
-_CONTINUED = frozenset(("address", "incident_location", "referral_reason"))
-
-
-@dataclass
-class _PersonDraft:
-    """A person as the form lists them, before values are parsed."""
-
-    role: Role
-    label: str  # how problems name them: "victim", "child 2"
-    fields: dict[str, str] = field(default_factory=dict)
-    details: dict[str, str] = field(default_factory=dict)
-
-    def put(self, key: str, value: str) -> str:
-        """Store a value by label key; returns where it went: "phone", "details.x" or "".
-
-        Known labels fill the person's fields; a second one of a kind (say, "Mobile"
-        after "Tel") and every unknown label go to details under a snake-case key.
-        """
-        target = _PERSON.get(key)
-        if target is not None and target not in self.fields:
-            self.fields[target] = value
-            return target
-        detail = snake_key(key) or "other"
-        detail = DETAIL_ALIASES.get(detail, detail)
-        if detail in self.details or len(self.details) >= MAX_DETAILS:
-            return ""  # the first value wins; beyond the cap, extras are dropped
-        self.details[detail] = value
-        return f"details.{detail}"
-
-    def build(self, reference_year: int | None, problems: list[str]) -> Person | None:
-        if not self.fields and not self.details:
-            return None
-        fields = self.fields
-        name = fields.get("name")
-        if name is None and ("forename" in fields or "surname" in fields):
-            name = " ".join(filter(None, (fields.get("forename"), fields.get("surname"))))
-        born = None
-        if "date_of_birth" in fields:
-            born = parse_date(fields["date_of_birth"], reference_year)
-            if born is None:
-                problems.append(f"{self.label} date of birth not understood")
-        address = fields.get("address")
-        postcode = fields.get("postcode")
-        if postcode and (address is None or _squeeze(postcode) not in _squeeze(address)):
-            address = f"{address}, {postcode}" if address else postcode
-        return Person(
-            role=self.role,
-            name=name,
-            date_of_birth=born,
-            gender=fields.get("gender"),
-            address=address,
-            phone=fields.get("phone"),
-            details=dict(self.details),
-        )
-
-
-def _squeeze(text: str) -> str:
-    return "".join(text.split()).lower()
-
-
-@dataclass
-class _Draft:
-    """Everything read so far, as raw strings; parsed into a Referral at the end."""
-
-    fields: dict[str, str] = field(default_factory=dict)
-    referrer: dict[str, str] = field(default_factory=dict)
-    victim: _PersonDraft = field(default_factory=lambda: _PersonDraft(Role.VICTIM, "victim"))
-    perpetrator: _PersonDraft = field(
-        default_factory=lambda: _PersonDraft(Role.PERPETRATOR, "perpetrator")
-    )
-    children: list[_PersonDraft] = field(default_factory=list)
-    numbered: dict[str, _PersonDraft] = field(default_factory=dict)
-    summary: list[str] = field(default_factory=list)
-    recognised: int = 0
-    after_forward: bool = False
-    recognised_after_forward: int = 0
-
-    def new_child(self) -> _PersonDraft:
-        if len(self.children) >= MAX_CHILDREN:
-            return self.children[-1]
-        child = _PersonDraft(Role.CHILD, f"child {len(self.children) + 1}")
-        self.children.append(child)
-        return child
-
-    def child(self, number: str | None, current: _PersonDraft | None, key: str) -> _PersonDraft:
-        """The child a field is about: by number ("Child 2 name"), else ``current``.
-
-        A name for a child who already has one starts the next child, so a "Children"
-        section listing Name/DOB/School over and over reads as several children.
-        """
-        if number is not None:
-            if number not in self.numbered:
-                self.numbered[number] = self.new_child()
-            return self.numbered[number]
-        target = _PERSON.get(key)
-        if current is None or (target in ("name", "forename") and target in current.fields):
-            return self.new_child()
-        return current
+# Sections whose unprefixed labels are about one person.
+_PERSON_SECTIONS = ("victim", "perpetrator", "child", "children")
+# (role, child number, the rest of the label) from "Child 2 date of birth".
+_Prefixed = tuple[str, str | None, str]
+# (label, value, loose) from one line.
+_Split = tuple[str, str, bool]
 
 
 @dataclass(frozen=True)
@@ -328,32 +78,40 @@ def _section_marker(line: str, in_summary: bool) -> tuple[str, str | None] | Non
     if len(line) > MAX_LABEL_CHARS:
         return None
     colon = line.find(":")
-    if 0 <= colon < len(line) - 1 and line[colon + 1 :].strip(_DECORATION):
+    if 0 <= colon < len(line) - 1 and line[colon + 1 :].strip(DECORATION):
         return None  # "Label: value", the common case, settled cheaply
-    core = line.strip(_DECORATION)
+    core = line.strip(DECORATION)
     if not core:
         return None
-    decorated = core != line
-    key = label_key(core)
-    number_match = _TRAILING_NUMBER.search(key)
-    number = None
-    if number_match is not None and number_match.start() > 0:
-        number = number_match.group(0).split()[-1]
-        key = key[: number_match.start()]
-    section = _SECTIONS.get(key)
-    for suffix in _SECTION_SUFFIXES:
-        if section is None and key.endswith(suffix):
-            section = _SECTIONS.get(key[: -len(suffix)])
+    key, number = _numbered(label_key(core))
+    section = _section(key)
     if section is None:
         if line.startswith("==") and line.endswith("==") and number is None:
             return "main", None
         return None
-    if in_summary and not decorated:
+    if in_summary and core == line:
         return None
     return section, number
 
 
-def _split(line: str) -> tuple[str, str, bool] | None:
+def _numbered(key: str) -> tuple[str, str | None]:
+    """A marker's key without its trailing number, and the number: "child 2" -> "child", "2"."""
+    number_match = TRAILING_NUMBER.search(key)
+    if number_match is None or number_match.start() == 0:
+        return key, None
+    return key[: number_match.start()], number_match.group(0).split()[-1]
+
+
+def _section(key: str) -> str | None:
+    """The section a marker names, also with a suffix ("Victim details", "Referrer info")."""
+    section = SECTIONS.get(key)
+    for suffix in SECTION_SUFFIXES:
+        if section is None and key.endswith(suffix):
+            section = SECTIONS.get(key[: -len(suffix)])
+    return section
+
+
+def _split(line: str) -> _Split | None:
     """(label, value, loose) from "Label: value"; loose when a tab or two spaces split it."""
     colon = line.find(":")
     if 0 < colon <= MAX_LABEL_CHARS:
@@ -365,72 +123,95 @@ def _split(line: str) -> tuple[str, str, bool] | None:
     return None
 
 
-def _role_prefix(key: str) -> tuple[str, str | None, str] | None:
+def _role_prefix(key: str) -> _Prefixed | None:
     """("victim"|"perpetrator"|"referrer"|"child", child number, rest) from a prefixed key."""
-    if key.split(" ", 1)[0] not in _PREFIX_WORDS:
+    if key.split(" ", 1)[0] not in PREFIX_WORDS:
         return None
-    for prefix, role in _ROLE_PREFIXES:
+    for prefix, role in ROLE_PREFIXES:
         if key == prefix or key.startswith(prefix + " "):
             return role, None, key[len(prefix) + 1 :]
-    match = _CHILD_PREFIX.match(key)
-    if match is not None and (match.group(2) or "") not in ("present", "present at incident"):
+    match = CHILD_PREFIX.match(key)
+    if match is not None and (match.group(2) or "") not in CHILD_PREFIX_EXCEPTIONS:
         return "child", match.group(1), match.group(2) or ""
     return None
 
 
 class _Reader:
-    """One pass over the lines of a form, filling a :class:`_Draft`."""
+    """One pass over the lines of a form, filling a :class:`Draft`."""
 
     def __init__(self) -> None:
-        self.draft = _Draft()
+        self.draft = Draft()
         self.section = "main"
         self.section_number: str | None = None
         # The child a "== Child ==" or "Children" section is currently describing.
-        self.section_child: _PersonDraft | None = None
+        self.section_child: PersonDraft | None = None
         self.summary_inline = False
         # Where the last value went, so an address carried on to the next line joins it.
         self.last: Callable[[str], None] | None = None
 
     def read(self, lines: list[str]) -> None:
+        """Read every line, in order."""
         index = 0
         while index < len(lines):
-            line = _unquote(lines[index])
-            index += 1
-            if not line:
-                self.last = None
-                if self.section == "summary":
-                    self.draft.summary.append("")
-                continue
-            if _FORWARD_SEPARATOR.fullmatch(line):
-                index = self._forward(lines, index)
-                continue
-            marker = _section_marker(line, self.section == "summary")
-            if marker is not None:
-                self._enter(*marker)
-                if marker[0] == "summary":
-                    self._count()  # a summary section is as telling as a field
-                continue
-            split = _split(line)
-            key = label_key(split[0]) if split is not None else ""
-            if self.section == "summary":
-                # "Summary: text" typed inline ends at the next known top-level label;
-                # a "== Summary ==" section only at the next section marker.
-                if not (self.summary_inline and split and not split[2] and key in _MAIN):
-                    self.draft.summary.append(line)
-                    continue
-                self._enter("main", None)
-            if key == "from" and self._header_block(lines, index):
-                index = self._forward(lines, index)
-                continue
-            if split is None or not self._field(key, split[1], split[2]):
-                if self.last is not None and split is None:
-                    self.last(line)
+            index = self._line(lines, index)
+
+    def _line(self, lines: list[str], index: int) -> int:
+        """Read the line at ``index``; returns the index of the next line to read."""
+        line = _unquote(lines[index])
+        index += 1
+        if not line:
+            self._blank()
+            return index
+        if FORWARD_SEPARATOR.fullmatch(line):
+            return self._forward(lines, index)
+        marker = _section_marker(line, self.section == "summary")
+        if marker is not None:
+            self._marker(*marker)
+            return index
+        return self._content(lines, index, line)
+
+    def _blank(self) -> None:
+        """A blank line ends a carried-on value; in the summary it is a paragraph break."""
+        self.last = None
+        if self.section == "summary":
+            self.draft.summary.append("")
+
+    def _marker(self, section: str, number: str | None) -> None:
+        self._enter(section, number)
+        if section == "summary":
+            self._count()  # a summary section is as telling as a field
+
+    def _content(self, lines: list[str], index: int, line: str) -> int:
+        """A line that is no marker: summary text, a field, or more of the last value."""
+        split = _split(line)
+        key = label_key(split[0]) if split is not None else ""
+        if self.section == "summary" and self._summary_text(line, split, key):
+            return index
+        if key == "from" and self._header_block(lines, index):
+            return self._forward(lines, index)
+        if split is not None:
+            self._field(key, split[1], split[2])
+        elif self.last is not None:
+            self.last(line)
+        return index
+
+    def _summary_text(self, line: str, split: _Split | None, key: str) -> bool:
+        """Keep a summary line as text (``True``), or leave the summary (``False``).
+
+        "Summary: text" typed inline ends at the next known top-level label; a
+        "== Summary ==" section only at the next section marker.
+        """
+        if self.summary_inline and split is not None and not split[2] and key in MAIN:
+            self._enter("main", None)
+            return False
+        self.draft.summary.append(line)
+        return True
 
     def _forward(self, lines: list[str], index: int) -> int:
         """After a forward separator: skip its From/Sent/Subject lines, read on as main."""
         while index < len(lines):
             split = _split(_unquote(lines[index]))
-            if split is None or label_key(split[0]) not in _FORWARD_HEADERS:
+            if split is None or label_key(split[0]) not in FORWARD_HEADERS:
                 break
             index += 1
         self.draft.after_forward = True
@@ -466,29 +247,34 @@ class _Reader:
         role = "child" if section == "children" else section
         # "Referrer email" under == Victim == is still the referrer's: only a label with no
         # role, or this section's own ("Victim name" under Victim), is about this person.
-        if section in ("victim", "perpetrator", "child", "children") and (
-            prefixed is None or prefixed[0] == role
-        ):
+        if section in _PERSON_SECTIONS and (prefixed is None or prefixed[0] == role):
             person_key = key if prefixed is None else prefixed[2]
-            if person_key in _PERSON:
-                return self._person(role, None, person_key, value)
-            if key in _GLOBAL:
-                return self._main(key, value)
-            if loose:
-                return False
-            return self._person(role, None, person_key, value)
-        if section == "referrer" and key in _REFERRER:
-            return self._referrer(_REFERRER[key], value)
-        if section == "incident" and key in _INCIDENT:
-            return self._set(self.draft.fields, _INCIDENT[key], value)
-        if key in _MAIN:
+            return self._own_field(role, person_key, key, value, loose)
+        if section == "referrer" and key in REFERRER:
+            return self._referrer(REFERRER[key], value)
+        if section == "incident" and key in INCIDENT:
+            return self._set(self.draft.fields, INCIDENT[key], value)
+        if key in MAIN:
             return self._main(key, value)
-        if prefixed is None:
+        return prefixed is not None and self._prefixed(prefixed, value, loose)
+
+    def _own_field(self, role: str, person_key: str, key: str, value: str, loose: bool) -> bool:
+        """A field in a person's own section: theirs, a top-level one, or (typed with a
+        colon) a detail about them."""
+        if person_key in PERSON:
+            return self._person(role, None, person_key, value)
+        if key in GLOBAL:
+            return self._main(key, value)
+        if loose:
             return False
+        return self._person(role, None, person_key, value)
+
+    def _prefixed(self, prefixed: _Prefixed, value: str, loose: bool) -> bool:
+        """A field whose label names its person outside their section ("Victim DOB")."""
         role, number, rest = prefixed
         if role == "referrer":
-            return rest in _REFERRER and self._referrer(_REFERRER[rest], value)
-        if loose and rest not in _PERSON:
+            return rest in REFERRER and self._referrer(REFERRER[rest], value)
+        if loose and rest not in PERSON:
             return False
         return self._person(role, number, rest, value)
 
@@ -498,7 +284,7 @@ class _Reader:
         self.last = None
         if key not in target:  # the first value given wins
             target[key] = value
-            if key in _CONTINUED:
+            if key in CONTINUED:
                 self.last = lambda more: self._continue(target, key, more)
         return self._count()
 
@@ -507,7 +293,7 @@ class _Reader:
         target[key] = f"{target[key]}, {more}"[:MAX_VALUE_CHARS]
 
     def _main(self, key: str, value: str) -> bool:
-        target = _MAIN[key]
+        target = MAIN[key]
         if target == "summary":
             self._enter("summary", None)
             self.summary_inline = True
@@ -522,17 +308,7 @@ class _Reader:
     def _person(self, role: str, number: str | None, key: str, value: str) -> bool:
         if not value:
             return False
-        draft = self.draft
-        if role == "victim":
-            person = draft.victim
-        elif role == "perpetrator":
-            person = draft.perpetrator
-        elif number is None and self.section in ("child", "children"):
-            person = self.section_child = draft.child(None, self.section_child, key)
-            if self.section_number is not None:
-                draft.numbered.setdefault(self.section_number, person)
-        else:
-            person = draft.child(number, draft.children[-1] if draft.children else None, key)
+        person = self._whose(role, number, key)
         stored = person.put(key, value)
         if stored == "address" or stored.startswith("details."):
             self.last = lambda more: self._continue_person(person, stored, more)
@@ -540,8 +316,22 @@ class _Reader:
             self.last = None
         return self._count()
 
+    def _whose(self, role: str, number: str | None, key: str) -> PersonDraft:
+        """The person a field is about: the victim, the perpetrator, or which child."""
+        draft = self.draft
+        if role == "victim":
+            return draft.victim
+        if role == "perpetrator":
+            return draft.perpetrator
+        if number is None and self.section in ("child", "children"):
+            person = self.section_child = draft.child(None, self.section_child, key)
+            if self.section_number is not None:
+                draft.numbered.setdefault(self.section_number, person)
+            return person
+        return draft.child(number, draft.children[-1] if draft.children else None, key)
+
     @staticmethod
-    def _continue_person(person: _PersonDraft, stored: str, more: str) -> None:
+    def _continue_person(person: PersonDraft, stored: str, more: str) -> None:
         if stored.startswith("details."):
             _Reader._continue(person.details, stored[len("details.") :], more)
         else:
@@ -560,66 +350,6 @@ def read_form(text: str, reference_year: int | None = None) -> FormReading | Non
     if draft.recognised < MIN_FIELDS:
         return None
     return FormReading(
-        referral=_build(draft, reference_year),
+        referral=build_referral(draft, reference_year),
         forwarded=draft.recognised_after_forward >= MIN_FIELDS,
     )
-
-
-def _build(draft: _Draft, reference_year: int | None) -> Referral:
-    """Parse the drafted strings into a Referral, noting what could not be understood."""
-    fields, problems = draft.fields, []
-    dash_score = None
-    if "dash_score" in fields:
-        dash_score = parse_score(fields["dash_score"])
-        if dash_score is None:
-            problems.append("dash score not understood")
-    incident_at = None
-    if "incident_date" in fields or "incident_time" in fields:
-        stamp = f"{fields.get('incident_date', '')} {fields.get('incident_time', '')}"
-        incident_at = parse_datetime(stamp, reference_year)
-        if incident_at is None:
-            problems.append("incident date not understood")
-    children_present = None
-    if "children_present" in fields:
-        children_present = parse_yes_no(fields["children_present"])
-        if children_present is None:
-            problems.append("children present not understood")
-    email = None
-    if "email" in draft.referrer:
-        email = find_email(draft.referrer["email"])
-        if email is None:
-            problems.append("referrer email not understood")
-    victim = draft.victim.build(reference_year, problems)
-    perpetrator = draft.perpetrator.build(reference_year, problems)
-    children = tuple(
-        person
-        for person in (child.build(reference_year, problems) for child in draft.children)
-        if person is not None
-    )
-    summary_text = "\n".join(draft.summary).strip()
-    summary_text = re.sub(r"\n{3,}", "\n\n", summary_text)
-    summary = clean_text(summary_text, MAX_SUMMARY_CHARS)
-    if len(summary_text) > MAX_SUMMARY_CHARS:
-        problems.append(
-            f"summary longer than {MAX_SUMMARY_CHARS} characters, cut short: see the original mail"
-        )
-    referral = Referral(
-        source="form",
-        force_reference=fields.get("force_reference"),
-        referral_reason=fields.get("referral_reason"),
-        dash_score=dash_score,
-        risk_level=fields.get("risk_level"),
-        division=fields.get("division"),
-        area=fields.get("area"),
-        referrer=Referrer(
-            name=draft.referrer.get("name"), email=email, phone=draft.referrer.get("phone")
-        ),
-        incident_at=incident_at,
-        incident_location=fields.get("incident_location"),
-        children_present=children_present,
-        victim=victim,
-        perpetrator=perpetrator,
-        children=children,
-        summary=summary,
-    )
-    return replace(referral, parse_problems=tuple(problems))

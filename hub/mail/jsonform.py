@@ -1,6 +1,8 @@
 """Reading a structured referral from a ``referral.json`` attachment.
 
-The document must be valid against ``schemas/referral.schema.json``; when it is not, the
+The document must be valid against ``schemas/referral.schema.json`` (shipped inside the
+package as ``hub/schemas``, read through :mod:`importlib.resources` so an installed wheel
+finds it too); when it is not, the
 caller falls back to the text body and records where the document went wrong as a JSON
 pointer, never the offending value (it may be personal data).
 """
@@ -9,24 +11,28 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
 from jsonschema.exceptions import best_match  # type: ignore[import-untyped,unused-ignore]
 
 from hub.domain.referral import Person, Referral, Referrer, Role
-from hub.mail.form import DETAIL_ALIASES, MAX_CHILDREN, MAX_DETAILS
 from hub.mail.values import (
+    MAX_CHILDREN,
+    MAX_DETAILS,
     MAX_SUMMARY_CHARS,
+    SUMMARY_CUT,
     clean_text,
     find_email,
     parse_date,
     parse_datetime,
     snake_key,
+    understood,
 )
+from hub.mail.vocabulary import DETAIL_ALIASES
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "referral.schema.json"
+SCHEMA = "referral.schema.json"
 # Larger than any real referral; parsing more is only work for an attacker.
 MAX_JSON_BYTES = 1_000_000
 
@@ -48,7 +54,9 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
 
 
 def _validator() -> Draft202012Validator:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    # hub.resources.schema() reads the same file, but hub.mail may import only hub.domain.
+    text = files("hub").joinpath("schemas", SCHEMA).read_text(encoding="utf-8")
+    schema = json.loads(text)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(_inline(schema, schema.get("$defs", {})))
 
@@ -107,18 +115,9 @@ def _person(raw: object, role: Role, label: str, problems: list[str]) -> Person 
     fields = _object(raw)
     if not fields:
         return None
-    born = None
-    if fields.get("date_of_birth"):
-        born = parse_date(str(fields["date_of_birth"]))
-        if born is None:
-            problems.append(f"{label} date of birth not understood")
-    details: dict[str, str] = {}
-    for key, value in fields.items():
-        detail = snake_key(key)
-        detail = DETAIL_ALIASES.get(detail, detail)
-        text = _text(value)
-        if key not in _PERSON_FIELDS and detail and text and len(details) < MAX_DETAILS:
-            details.setdefault(detail, text)
+    born = understood(
+        _given(fields.get("date_of_birth")), parse_date, f"{label} date of birth", problems
+    )
     return Person(
         role=role,
         name=_text(fields.get("name")),
@@ -126,8 +125,25 @@ def _person(raw: object, role: Role, label: str, problems: list[str]) -> Person 
         gender=_text(fields.get("gender")),
         address=_text(fields.get("address")),
         phone=_text(fields.get("phone")),
-        details=details,
+        details=_details(fields),
     )
+
+
+def _details(fields: dict[str, Any]) -> dict[str, str]:
+    """Every field but the standard ones, under the keys the text form uses too."""
+    details: dict[str, str] = {}
+    for key, value in fields.items():
+        detail = snake_key(key)
+        detail = DETAIL_ALIASES.get(detail, detail)
+        text = _text(value)
+        if key not in _PERSON_FIELDS and detail and text and len(details) < MAX_DETAILS:
+            details.setdefault(detail, text)
+    return details
+
+
+def _given(value: object) -> str | None:
+    """A value the document gave (not absent, null or empty), as text."""
+    return str(value) if value else None
 
 
 def _referral(document: dict[str, Any]) -> Referral:
@@ -135,16 +151,8 @@ def _referral(document: dict[str, Any]) -> Referral:
     problems: list[str] = []
     referrer = _object(document.get("referrer"))
     incident = _object(document.get("incident"))
-    email = None
-    if referrer.get("email"):
-        email = find_email(str(referrer["email"]))
-        if email is None:
-            problems.append("referrer email not understood")
-    incident_at = None
-    if incident.get("at"):
-        incident_at = parse_datetime(str(incident["at"]))
-        if incident_at is None:
-            problems.append("incident date not understood")
+    email = understood(_given(referrer.get("email")), find_email, "referrer email", problems)
+    incident_at = understood(_given(incident.get("at")), parse_datetime, "incident date", problems)
     victim = _person(document.get("victim"), Role.VICTIM, "victim", problems)
     perpetrator = _person(document.get("perpetrator"), Role.PERPETRATOR, "perpetrator", problems)
     children = []
@@ -154,9 +162,7 @@ def _referral(document: dict[str, Any]) -> Referral:
             children.append(child)
     summary = document.get("summary") or ""
     if len(summary) > MAX_SUMMARY_CHARS:
-        problems.append(
-            f"summary longer than {MAX_SUMMARY_CHARS} characters, cut short: see the original mail"
-        )
+        problems.append(SUMMARY_CUT)
     present = incident.get("children_present")
     return Referral(
         source="json",

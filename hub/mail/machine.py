@@ -13,6 +13,7 @@ auto-reply subject. The same goes for a null ``Return-Path``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from email.message import Message
 
 from hub.mail.mime import addresses, header
@@ -59,33 +60,79 @@ def is_machine_mail(msg: Message) -> str | None:
     and an auto-reply subject together with a null Return-Path, a daemon sender or
     ``X-Auto-Response-Suppress``. The reason names the signal, never an address.
     """
+    for signal in _SIGNALS:
+        reason = signal(msg)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _auto_submitted(msg: Message) -> str | None:
+    """RFC 3834 section 5: any value but "no" marks an automatic message."""
     auto_submitted = _token(header(msg, "Auto-Submitted"))
     if auto_submitted and auto_submitted != "no":
         return f"auto-submitted: {auto_submitted}"
+    return None
+
+
+def _precedence(msg: Message) -> str | None:
     precedence = _token(header(msg, "Precedence"))
-    if precedence in _PRECEDENCE:
-        return f"precedence: {precedence}"
+    return f"precedence: {precedence}" if precedence in _PRECEDENCE else None
+
+
+def _declared_autoreply(msg: Message) -> str | None:
     for name in _DECLARED_AUTOREPLY:
         if _has(msg, name) and _token(header(msg, name)) not in _FALSE:
             return f"{name.lower()} header"
-    content_type = _token(header(msg, "Content-Type"))
-    if content_type == "multipart/report":
-        try:
-            report = clean_line(str(msg.get_param("report-type") or "unknown"), 40).lower()
-        except Exception:  # noqa: BLE001
-            report = "unknown"
-        return f"report: {report}"
-    if _has(msg, "X-Failed-Recipients"):
-        return "bounce: x-failed-recipients"
-    null_return_path = "".join(header(msg, "Return-Path").split()) == "<>"
-    daemon = _from_daemon(msg)
-    if daemon and null_return_path:
-        return "bounce: mailer-daemon with null return-path"
-    if _AUTO_SUBJECT.match(header(msg, "Subject")):
-        if null_return_path:
-            return "auto-reply subject with null return-path"
-        if daemon:
-            return "auto-reply subject from mailer-daemon"
-        if _has(msg, "X-Auto-Response-Suppress"):
-            return "auto-reply subject with x-auto-response-suppress"
     return None
+
+
+def _report(msg: Message) -> str | None:
+    """RFC 6522: delivery status notifications and read receipts are multipart/report."""
+    if _token(header(msg, "Content-Type")) != "multipart/report":
+        return None
+    try:
+        report = clean_line(str(msg.get_param("report-type") or "unknown"), 40).lower()
+    except Exception:  # noqa: BLE001
+        report = "unknown"
+    return f"report: {report}"
+
+
+def _failed_recipients(msg: Message) -> str | None:
+    return "bounce: x-failed-recipients" if _has(msg, "X-Failed-Recipients") else None
+
+
+def _null_return_path(msg: Message) -> bool:
+    return "".join(header(msg, "Return-Path").split()) == "<>"
+
+
+def _daemon_bounce(msg: Message) -> str | None:
+    """RFC 5321 section 4.5.5: a bounce comes from the null reverse-path."""
+    if _from_daemon(msg) and _null_return_path(msg):
+        return "bounce: mailer-daemon with null return-path"
+    return None
+
+
+def _auto_reply_subject(msg: Message) -> str | None:
+    """An auto-reply subject counts only beside a header a person's mail never has."""
+    if not _AUTO_SUBJECT.match(header(msg, "Subject")):
+        return None
+    if _null_return_path(msg):
+        return "auto-reply subject with null return-path"
+    if _from_daemon(msg):
+        return "auto-reply subject from mailer-daemon"
+    if _has(msg, "X-Auto-Response-Suppress"):
+        return "auto-reply subject with x-auto-response-suppress"
+    return None
+
+
+# Strongest first: the first signal found is the reason given.
+_SIGNALS: tuple[Callable[[Message], str | None], ...] = (
+    _auto_submitted,
+    _precedence,
+    _declared_autoreply,
+    _report,
+    _failed_recipients,
+    _daemon_bounce,
+    _auto_reply_subject,
+)

@@ -24,6 +24,7 @@ from email.message import Message
 from email.policy import EmailPolicy
 from email.utils import getaddresses
 
+from hub.domain.filenames import sanitise_filename
 from hub.domain.referral import Attachment
 from hub.mail.values import clean_line
 
@@ -35,8 +36,6 @@ MAX_MESSAGE_DEPTH = 5  # message/rfc822 inside message/rfc822...
 MAX_PART_DEPTH = 20  # multipart inside multipart...
 MAX_PARTS = 200
 MAX_TEXT_BYTES = 2_000_000  # of one body part, before decoding
-MAX_FILENAME_CHARS = 120
-DEFAULT_FILENAME = "attachment.bin"
 
 
 class _PlainHeaderPolicy(EmailPolicy):
@@ -219,27 +218,6 @@ def _disposition(part: Message) -> str | None:
         return part.get_content_disposition()
     except Exception:  # noqa: BLE001
         return None
-
-
-def sanitise_filename(name: str | None) -> str:
-    """A filename safe to show and to store as metadata: no path, no controls, bounded.
-
-    Only the last path component is kept ("..\\..\\x.docx" -> "x.docx"), controls and
-    bidi overrides are removed, and long names keep their extension when cut.
-    """
-    if not name:
-        return DEFAULT_FILENAME
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    base = clean_line(base, 10_000).strip(" .")
-    if not base:
-        return DEFAULT_FILENAME
-    if len(base) > MAX_FILENAME_CHARS:
-        stem, dot, extension = base.rpartition(".")
-        if dot and stem and 0 < len(extension) <= 10:
-            base = f"{stem[: MAX_FILENAME_CHARS - len(extension) - 1].rstrip()}.{extension}"
-        else:
-            base = base[:MAX_FILENAME_CHARS].rstrip()
-    return base
 
 
 @dataclass(frozen=True)

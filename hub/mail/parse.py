@@ -29,6 +29,7 @@ from hub.mail.mime import (
     headers,
     read_message,
 )
+from hub.mail.rawmail import normalise_message_id
 from hub.mail.values import clean_line
 
 MAX_SUBJECT_CHARS = 300
@@ -64,8 +65,7 @@ def _parse(raw: bytes) -> ParsedMail:
 
 def _message_id(msg: Message) -> str | None:
     """The Message-ID as sent, angle brackets kept, whitespace (from folding) removed."""
-    value = "".join(clean_line(header(msg, "Message-ID"), 998).split())
-    return value or None
+    return normalise_message_id(clean_line(header(msg, "Message-ID"), 998))
 
 
 def _first(addresses: list[str]) -> str | None:

@@ -9,8 +9,10 @@ into a parse problem the team leader can act on.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time
 from functools import lru_cache
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 # Referral times are written in UK local time (DESIGN.md, [hub] timezone).
@@ -19,6 +21,12 @@ LONDON = ZoneInfo("Europe/London")
 MAX_VALUE_CHARS = 2_000
 # Police summaries run long; only a summary past this is cut (and sent to triage).
 MAX_SUMMARY_CHARS = 50_000
+SUMMARY_CUT = (
+    f"summary longer than {MAX_SUMMARY_CHARS} characters, cut short: see the original mail"
+)
+# A person's extra labelled facts, and children, kept per referral (either reader).
+MAX_DETAILS = 40
+MAX_CHILDREN = 20
 
 # Control characters (C0 but newline and tab, DEL, C1), lone surrogates (from odd
 # charsets; they cannot be stored as UTF-8) and bidi overrides (they reorder text on
@@ -247,3 +255,22 @@ def find_email(text: str) -> str | None:
     """The first email address in a value ("PC Holt <s.holt@x.uk>", "mailto:..."), lower-cased."""
     match = _EMAIL.search(text[:MAX_VALUE_CHARS])
     return match.group(0).lower() if match else None
+
+
+Value = TypeVar("Value")
+
+
+def understood(
+    text: str | None, parse: Callable[[str], Value | None], what: str, problems: list[str]
+) -> Value | None:
+    """``parse(text)``, noting "<what> not understood" in ``problems`` when it fails.
+
+    ``None`` text (the field was not given) is no problem; a value that was given and
+    cannot be read is, and the problem names the field, never the value.
+    """
+    if text is None:
+        return None
+    value = parse(text)
+    if value is None:
+        problems.append(f"{what} not understood")
+    return value

@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.store.db import advisory_xact_lock
-from hub.store.models import AuditEvent
+from hub.store.models import AuditEvent, table_of
 
 GENESIS = "0" * 64
 
@@ -66,7 +66,7 @@ async def record_many(
             )
         )
         prev = digest
-    await session.execute(insert(AuditEvent.__table__), rows)
+    await session.execute(insert(table_of(AuditEvent)), rows)
 
 
 async def verify(session: AsyncSession) -> tuple[int, int | None]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from hub.services import audit
@@ -35,6 +36,7 @@ def _person(sealed: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _cases_json(ctx: Context, where: Any = None) -> list[dict[str, Any]]:
+    """Cases (all, or those matching ``where``) in the published JSON shape, opened."""
     earlier = aliased(Case)
     async with ctx.sessions() as session, session.begin():
         query = (
@@ -45,62 +47,70 @@ async def _cases_json(ctx: Context, where: Any = None) -> list[dict[str, Any]]:
         if where is not None:
             query = query.where(where)
         rows = (await session.execute(query)).all()
-        ids = [c.id for c, _ in rows]
-        people: dict[int, list[Person]] = {i: [] for i in ids}
-        if ids:
-            for p in (
-                await session.scalars(
-                    select(Person).where(Person.case_id.in_(ids)).order_by(Person.ordinal)
-                )
-            ).all():
-                people[p.case_id].append(p)
-        out = []
-        for case, repeat_ref in rows:
-            details = ctx.sealer.open_json(case.details_sealed)
-            victim = perpetrator = None
-            children = []
-            for p in people[case.id]:
-                data = _person(ctx.sealer.open_json(p.sealed))
-                if p.role == "victim":
-                    victim = data
-                elif p.role == "perpetrator":
-                    perpetrator = data
-                else:
-                    children.append(data)
-            out.append(
-                {
-                    "ref": case.ref,
-                    "status": case.status,
-                    "received_at": iso_z(case.received_at),
-                    "force_reference": case.force_reference,
-                    "risk_level": case.risk_level,
-                    "division": case.division,
-                    "area": case.area,
-                    "source": case.source,
-                    "repeat_of": repeat_ref,
-                    "linked_cases": list(case.linked_refs or []),
-                    "coordinator": case.coordinator,
-                    "referrer": {
-                        "name": details["referrer"].get("name"),
-                        "email": details["referrer"].get("email"),
-                    },
-                    "forwarded_by": details.get("forwarded_by"),
-                    "sender": details.get("sender"),
-                    "victim": victim,
-                    "perpetrator": perpetrator,
-                    "children": children,
-                    "incident": details.get("incident"),
-                    "referral_reason": details.get("referral_reason"),
-                    "dash_score": details.get("dash_score"),
-                    "summary": details.get("summary"),
-                    "attachments": details.get("attachments", []),
-                    "problems": list(case.problems or []),
-                }
+        people = await _people(session, [c.id for c, _ in rows])
+        return [_case_json(ctx, case, repeat_ref, people[case.id]) for case, repeat_ref in rows]
+
+
+async def _people(session: AsyncSession, ids: list[int]) -> dict[int, list[Person]]:
+    """Each case's people, in their order on the referral."""
+    people: dict[int, list[Person]] = {i: [] for i in ids}
+    if ids:
+        for p in (
+            await session.scalars(
+                select(Person).where(Person.case_id.in_(ids)).order_by(Person.ordinal)
             )
-        return out
+        ).all():
+            people[p.case_id].append(p)
+    return people
+
+
+def _case_json(
+    ctx: Context, case: Case, repeat_ref: str | None, people: list[Person]
+) -> dict[str, Any]:
+    """One case as ``schemas/case.schema.json`` publishes it."""
+    details = ctx.sealer.open_json(case.details_sealed)
+    victim = perpetrator = None
+    children = []
+    for p in people:
+        data = _person(ctx.sealer.open_json(p.sealed))
+        if p.role == "victim":
+            victim = data
+        elif p.role == "perpetrator":
+            perpetrator = data
+        else:
+            children.append(data)
+    return {
+        "ref": case.ref,
+        "status": case.status,
+        "received_at": iso_z(case.received_at),
+        "force_reference": case.force_reference,
+        "risk_level": case.risk_level,
+        "division": case.division,
+        "area": case.area,
+        "source": case.source,
+        "repeat_of": repeat_ref,
+        "linked_cases": list(case.linked_refs or []),
+        "coordinator": case.coordinator,
+        "referrer": {
+            "name": details["referrer"].get("name"),
+            "email": details["referrer"].get("email"),
+        },
+        "forwarded_by": details.get("forwarded_by"),
+        "sender": details.get("sender"),
+        "victim": victim,
+        "perpetrator": perpetrator,
+        "children": children,
+        "incident": details.get("incident"),
+        "referral_reason": details.get("referral_reason"),
+        "dash_score": details.get("dash_score"),
+        "summary": details.get("summary"),
+        "attachments": details.get("attachments", []),
+        "problems": list(case.problems or []),
+    }
 
 
 async def list_cases(ctx: Context, actor: str) -> list[dict[str, Any]]:
+    """Every case, opened for ``actor`` (audited)."""
     cases = await _cases_json(ctx)
     async with ctx.sessions() as session, session.begin():
         await audit.record(
@@ -115,6 +125,7 @@ async def list_cases(ctx: Context, actor: str) -> list[dict[str, Any]]:
 
 
 async def show_case(ctx: Context, ref: str, actor: str) -> dict[str, Any]:
+    """One case, opened for ``actor`` (audited, a miss too); :class:`NotFound` if none."""
     found = await _cases_json(ctx, Case.ref == ref)
     async with ctx.sessions() as session, session.begin():
         await audit.record(
@@ -166,8 +177,6 @@ async def list_inbound(ctx: Context, outcome: str, actor: str) -> list[dict[str,
 
 async def counts(ctx: Context) -> dict[str, int]:
     """How many inbound messages ended in each outcome (no personal data: not audited)."""
-    from sqlalchemy import func
-
     async with ctx.sessions() as session, session.begin():
         rows = await session.execute(
             select(InboundMessage.outcome, func.count()).group_by(InboundMessage.outcome)

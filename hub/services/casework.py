@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.domain.deadlines import (
     milestone_due,
@@ -25,17 +26,18 @@ class CaseworkError(Exception):
     """The case cannot be changed as asked (the message says why)."""
 
 
-async def _case(session: object, ref: str) -> Case:
-    case = await session.scalar(select(Case).where(Case.ref == ref))  # type: ignore[attr-defined]
+async def _case(session: AsyncSession, ref: str) -> Case:
+    """The open case ``ref``; a closed or unknown one cannot be changed."""
+    case = await session.scalar(select(Case).where(Case.ref == ref))
     if case is None:
         raise CaseworkError(f"no case {ref}")
     if case.closed_at is not None:
         raise CaseworkError(f"case {ref} is closed")
-    return case  # type: ignore[no-any-return]
+    return case
 
 
-async def _milestone(session: object, case_id: int, kind: str) -> Milestone | None:
-    return await session.scalar(  # type: ignore[attr-defined, no-any-return]
+async def _milestone(session: AsyncSession, case_id: int, kind: str) -> Milestone | None:
+    return await session.scalar(
         select(Milestone).where(Milestone.case_id == case_id, Milestone.kind == kind)
     )
 
@@ -46,19 +48,24 @@ def _meet(m: Milestone, now: datetime) -> None:
     m.next_action_at = None
 
 
-async def _cancel_steps(session: object, ctx: Context, m: Milestone, now: datetime) -> None:
-    """Record the steps that will now never be sent, so the ledger tells the whole story."""
-    done = set(
+async def _done_steps(session: AsyncSession, m: Milestone) -> set[str]:
+    """The milestone's steps already in the ledger."""
+    return set(
         (
-            await session.scalars(  # type: ignore[attr-defined]
+            await session.scalars(
                 select(AlertStep.step).where(AlertStep.subject == f"milestone:{m.id}")
             )
         ).all()
     )
+
+
+async def _cancel_steps(session: AsyncSession, ctx: Context, m: Milestone, now: datetime) -> None:
+    """Record the steps that will now never be sent, so the ledger tells the whole story."""
+    done = await _done_steps(session, m)
     for step in steps_for_milestone(m.kind, m.due_at, ctx.policy):
         if step.name not in done:
             session.add(
-                AlertStep(  # type: ignore[attr-defined]
+                AlertStep(
                     subject=f"milestone:{m.id}",
                     step=step.name,
                     kind=m.kind,
@@ -122,14 +129,7 @@ async def plan_agreed(ctx: Context, ref: str, actor: str) -> str:
             review.anchor_at = now
             review.due_at = milestone_due("review-2w", now, ctx.policy, ctx.calendar)
             steps = steps_for_milestone("review-2w", review.due_at, ctx.policy)
-            done = set(
-                (
-                    await session.scalars(
-                        select(AlertStep.step).where(AlertStep.subject == f"milestone:{review.id}")
-                    )
-                ).all()
-            )
-            review.next_action_at = next_action_at(steps, done)
+            review.next_action_at = next_action_at(steps, await _done_steps(session, review))
             review.state = "pending"
         await audit.record(
             session,
@@ -176,63 +176,17 @@ async def close(ctx: Context, ref: str, reason: str, actor: str) -> int:
         case.closed_at = now
         case.status = "closed"
         case.closure_sealed = ctx.sealer.seal(reason.encode())
-        for m in (
-            await session.scalars(
-                select(Milestone).where(Milestone.case_id == case.id, Milestone.met_at.is_(None))
-            )
-        ).all():
-            await _cancel_steps(session, ctx, m, now)
-            m.next_action_at = None
-            m.state = milestone_state(m.due_at, None, now)
-        requests = (
-            await session.scalars(select(InfoRequest).where(InfoRequest.case_id == case.id))
-        ).all()
-        agency_ids = sorted({r.agency_id for r in requests})
-        for r in requests:
-            if is_open(r.state):
-                r.state = "withdrawn"
-                r.closed_at = now
-                r.next_action_at = None
-                for link in (
-                    await session.scalars(select(RequestLink).where(RequestLink.request_id == r.id))
-                ).all():
-                    link.revoked_at = link.revoked_at or now
+        await _stop_milestones(session, ctx, case, now)
+        agency_ids = await _withdraw_requests(session, case, now)
         agencies = (
-            (await session.scalars(select(Agency).where(Agency.id.in_(agency_ids)))).all()
+            list((await session.scalars(select(Agency).where(Agency.id.in_(agency_ids)))).all())
             if agency_ids
             else []
         )
         for agency in agencies:
             for address in agency.emails:
-                await outbox.enqueue(
-                    session,
-                    ctx,
-                    Notice(
-                        kind="closure-notice",
-                        recipient=address,
-                        subject=f"MARRAC case closed: requests to {agency.name} are complete",
-                        body=(
-                            "The MARRAC case your service helped with is now closed. Thank you.\n"
-                            "Any open request from us is withdrawn and its link no longer works."
-                            "\nPlease keep your records in line with your own policy.\n"
-                        ),
-                        dedupe_key=f"closure:{case.id}:{outbox.recipient_tag(ctx, address)}",
-                        subject_ref=ref,
-                    ),
-                )
-        due = milestone_due("closure-notice-24h", now, ctx.policy, ctx.calendar)
-        steps = steps_for_milestone("closure-notice-24h", due, ctx.policy)
-        session.add(
-            Milestone(
-                case_id=case.id,
-                kind="closure-notice-24h",
-                anchor_at=now,
-                due_at=due,
-                state="pending",
-                met_at=now if not agencies else None,
-                next_action_at=None if not agencies else (next_action_at(steps, set()) or due),
-            )
-        )
+                await outbox.enqueue(session, ctx, _closure_notice(ctx, case, agency, address))
+        session.add(_closure_milestone(ctx, case, now, told=bool(agencies)))
         await audit.record(
             session,
             at=now,
@@ -242,3 +196,63 @@ async def close(ctx: Context, ref: str, reason: str, actor: str) -> int:
             detail={"agencies": len(agencies)},
         )
         return len(agencies)
+
+
+async def _stop_milestones(session: AsyncSession, ctx: Context, case: Case, now: datetime) -> None:
+    """The case's open milestones stop: their unsent steps are cancelled in the ledger."""
+    for m in (
+        await session.scalars(
+            select(Milestone).where(Milestone.case_id == case.id, Milestone.met_at.is_(None))
+        )
+    ).all():
+        await _cancel_steps(session, ctx, m, now)
+        m.next_action_at = None
+        m.state = milestone_state(m.due_at, None, now)
+
+
+async def _withdraw_requests(session: AsyncSession, case: Case, now: datetime) -> list[int]:
+    """Withdraw the case's open requests and revoke their links. Returns the ids of
+    every agency the case ever asked (they are all told of the closure)."""
+    requests = (
+        await session.scalars(select(InfoRequest).where(InfoRequest.case_id == case.id))
+    ).all()
+    for r in requests:
+        if is_open(r.state):
+            r.state = "withdrawn"
+            r.closed_at = now
+            r.next_action_at = None
+            for link in (
+                await session.scalars(select(RequestLink).where(RequestLink.request_id == r.id))
+            ).all():
+                link.revoked_at = link.revoked_at or now
+    return sorted({r.agency_id for r in requests})
+
+
+def _closure_notice(ctx: Context, case: Case, agency: Agency, address: str) -> Notice:
+    return Notice(
+        kind="closure-notice",
+        recipient=address,
+        subject=f"MARRAC case closed: requests to {agency.name} are complete",
+        body=(
+            "The MARRAC case your service helped with is now closed. Thank you.\n"
+            "Any open request from us is withdrawn and its link no longer works."
+            "\nPlease keep your records in line with your own policy.\n"
+        ),
+        dedupe_key=f"closure:{case.id}:{outbox.recipient_tag(ctx, address)}",
+        subject_ref=case.ref,
+    )
+
+
+def _closure_milestone(ctx: Context, case: Case, now: datetime, *, told: bool) -> Milestone:
+    """The 24-hour closure-notice milestone: met at once when no agency is to be told."""
+    due = milestone_due("closure-notice-24h", now, ctx.policy, ctx.calendar)
+    steps = steps_for_milestone("closure-notice-24h", due, ctx.policy)
+    return Milestone(
+        case_id=case.id,
+        kind="closure-notice-24h",
+        anchor_at=now,
+        due_at=due,
+        state="pending",
+        met_at=None if told else now,
+        next_action_at=(next_action_at(steps, set()) or due) if told else None,
+    )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,6 +23,8 @@ from hub.store.db import make_engine, make_sessions
 
 @dataclass
 class Context:
+    """The settings, clock, database, keys and policy a use case runs with."""
+
     settings: Settings
     clock: Clock
     engine: AsyncEngine
@@ -30,6 +33,8 @@ class Context:
     indexer: Indexer
     ring: KeyRing | None = None
     policy: Policy = DEFAULT_POLICY
+    # Spreads retries (hub.domain.retry's jitter); a test passes a seeded one.
+    rng: random.Random = field(default_factory=random.Random)
 
     @cached_property
     def calendar(self) -> WorkingCalendar:

@@ -1,16 +1,18 @@
-"""Ingest one raw message: parse, decide, and store everything in ONE transaction.
+"""Ingest raw messages: parse, decide, and store everything in ONE transaction.
 
 The caller (the intake loop) acknowledges the message to the mail server only after
 :func:`ingest` returns, i.e. after commit (STYLE.md habit 1). Running :func:`ingest` again
 for the same message is harmless: the source key (mailbox, UIDVALIDITY, UID) finds the
 earlier record, and a copy under another UID is recognised by Message-ID + content hash.
+
+This module is the transaction; :mod:`hub.services.intake_records` builds the rows it
+writes and :mod:`hub.services.intake_mail` the mail it queues.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,27 +20,46 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.domain import notices
-from hub.domain.deadlines import milestone_due, next_action_at, steps_for_milestone
 from hub.domain.intake import Decision, Outcome, case_reference, decide
-from hub.domain.referral import Person as PersonValue
-from hub.domain.referral import Referral, Role
-from hub.domain.repeats import EarlierCase, decide_repeat, identity_key
-from hub.domain.senders import is_allowlisted, judge_sender
-from hub.mail import ParsedMail, parse_mail
+from hub.domain.repeats import decide_repeat
+from hub.domain.senders import judge_sender
+from hub.mail import ParsedMail, content_fingerprint, header_block, message_id_hash, parse_mail
 from hub.ports import InboundItem
 from hub.services import audit, outbox
 from hub.services.context import Context
+from hub.services.intake_mail import case_mail, quarantine_alerts
+from hub.services.intake_records import (
+    SYSTEM_ACTOR,
+    Batch,
+    Incoming,
+    KnownPerson,
+    NewCase,
+    add_case,
+    audit_row,
+    identity_index,
+    inbound_row,
+    match_earlier,
+    people_of,
+)
 from hub.store.db import advisory_xact_lock
-from hub.store.models import Case, InboundMessage, MailboxState, Milestone, Person
+from hub.store.models import Case, InboundMessage, MailboxState, Milestone, Person, table_of
+
+__all__ = [
+    "SYSTEM_ACTOR",
+    "IngestResult",
+    "content_fingerprint",
+    "ingest",
+    "ingest_batch",
+    "read",
+]
 
 log = logging.getLogger("hub.intake")
-
-SYSTEM_ACTOR = "system:intake"
 
 
 @dataclass(frozen=True)
 class IngestResult:
+    """What became of one message: its record, the outcome and why, and its case."""
+
     inbound_id: int
     outcome: Outcome
     reason: str
@@ -51,105 +72,11 @@ class IngestResult:
         return self.outcome == Outcome.QUARANTINE
 
 
-def _header_block(raw: bytes) -> bytes:
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        cut = raw.find(sep)
-        if cut != -1:
-            return raw[: cut + len(sep)]
-    return raw[:65536]
-
-
 def read(ctx: Context, raw: bytes) -> tuple[ParsedMail, bool]:
     """Parse a message; an oversized one is read for its headers only."""
     oversized = len(raw) > ctx.settings.intake.max_message_bytes
-    parsed = parse_mail(_header_block(raw) if oversized else raw)
+    parsed = parse_mail(header_block(raw) if oversized else raw)
     return parsed, oversized
-
-
-def _person_json(p: PersonValue) -> dict[str, object]:
-    return {
-        "name": p.name,
-        "date_of_birth": p.date_of_birth.isoformat() if p.date_of_birth else None,
-        "gender": p.gender,
-        "address": p.address,
-        "phone": p.phone,
-        "details": dict(p.details),
-    }
-
-
-def _details_json(parsed: ParsedMail, referral: Referral) -> dict[str, object]:
-    return {
-        "referrer": {
-            "name": referral.referrer.name,
-            "email": referral.referrer.email,
-            "phone": referral.referrer.phone,
-        },
-        "referral_reason": referral.referral_reason,
-        "dash_score": referral.dash_score,
-        "incident": {
-            "at": referral.incident_at.isoformat() if referral.incident_at else None,
-            "location": referral.incident_location,
-            "children_present": referral.children_present,
-        },
-        "summary": referral.summary,
-        "forwarded_by": referral.forwarded_by,
-        "sender": parsed.sender,
-        "subject": parsed.subject,
-        "attachments": [
-            {"filename": a.filename, "content_type": a.content_type, "size": len(a.data)}
-            for a in referral.attachments
-        ],
-    }
-
-
-def _index(ctx: Context, person: PersonValue | None) -> str | None:
-    if person is None:
-        return None
-    key = identity_key(person.name, person.date_of_birth)
-    return ctx.indexer.blind("identity", key) if key else None
-
-
-# Header fields that each hop adds on delivery (RFC 5321 4.4 trace fields and their
-# vendor cousins): two deliveries of the same message differ only in these.
-TRACE_FIELDS = (
-    b"received:",
-    b"return-path:",
-    b"delivered-to:",
-    b"x-original-to:",
-    b"authentication-results:",
-    b"arc-",
-    b"x-spam",
-    b"x-virus",
-    b"x-ms-exchange-organization",
-    b"x-envelope-",
-    b"x-delivered",
-)
-
-
-def content_fingerprint(raw: bytes) -> str:
-    """SHA-256 of a message minus its trace header fields, so that the same message
-    delivered twice (with new Received lines) is recognised as the same."""
-    cut = -1
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        found = raw.find(sep)
-        if found != -1 and (cut == -1 or found < cut):
-            cut = found
-    head, body = (raw[:cut], raw[cut:]) if cut != -1 else (raw, b"")
-    kept: list[bytes] = []
-    skipping = False
-    for line in head.splitlines(keepends=True):
-        if line[:1] in (b" ", b"\t"):  # a folded continuation belongs to the field above
-            if not skipping:
-                kept.append(line)
-            continue
-        skipping = line.lower().startswith(TRACE_FIELDS)
-        if not skipping:
-            kept.append(line)
-    return hashlib.sha256(b"".join(kept) + body).hexdigest()
-
-
-def _message_id_hash(message_id: str | None) -> str:
-    return hashlib.sha256((message_id or "").strip().encode()).hexdigest()
 
 
 async def ingest(ctx: Context, item: InboundItem) -> IngestResult:
@@ -179,21 +106,102 @@ async def ingest_batch(ctx: Context, items: list[InboundItem]) -> list[IngestRes
     raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """A message met earlier in this same batch (same source key twice)."""
+
+    id: int
+    source_key: str
+    decision: Decision
+    ref: str | None
+
+    @property
+    def outcome(self) -> str:
+        return self.decision.outcome.value
+
+    @property
+    def reason(self) -> str:
+        return self.decision.reason
+
+
 @dataclass
-class _Batch:
-    """What one transaction writes, built in memory, inserted table by table."""
+class _Known:
+    """What the database held when the batch began, plus what the batch has added."""
 
-    inbound: list[dict[str, Any]] = field(default_factory=list)
-    cases: list[dict[str, Any]] = field(default_factory=list)
-    persons: list[dict[str, Any]] = field(default_factory=list)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
-    milestones: list[dict[str, Any]] = field(default_factory=list)
-    audit: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    # Records by source key: database rows, or _Seen for this batch's own.
+    by_source: dict[str, Any]
+    # The first record of each dedupe key (Message-ID + content).
+    first_of: dict[str, int]
+    message_ids: set[str]
+    people: list[KnownPerson]
+    next_inbound: int
+    next_case: int
+
+    def take_inbound_id(self) -> int:
+        self.next_inbound += 1
+        return self.next_inbound - 1
+
+    def take_case_id(self) -> int:
+        self.next_case += 1
+        return self.next_case - 1
 
 
-async def _known(
+def _incoming(ctx: Context, item: InboundItem, parsed: ParsedMail, oversized: bool) -> Incoming:
+    referral = parsed.referral
+    return Incoming(
+        item=item,
+        parsed=parsed,
+        oversized=oversized,
+        message_id_hash=message_id_hash(parsed.message_id),
+        content_hash=content_fingerprint(item.raw),
+        victim_index=identity_index(ctx, referral.victim),
+        perpetrator_index=identity_index(ctx, referral.perpetrator),
+    )
+
+
+async def _ingest(
+    ctx: Context, items: list[InboundItem], reads: list[tuple[ParsedMail, bool]]
+) -> list[IngestResult]:
+    now = ctx.clock.now()
+    messages = [
+        _incoming(ctx, item, parsed, oversized)
+        for item, (parsed, oversized) in zip(items, reads, strict=True)
+    ]
+    async with ctx.sessions() as session, session.begin():
+        await advisory_xact_lock(session, "intake")
+        known = await _load(session, messages)
+        batch = Batch()
+        results = [_settle(ctx, known, batch, message, now) for message in messages]
+        await _write(session, batch, now)
+    return results
+
+
+async def _load(session: AsyncSession, messages: list[Incoming]) -> _Known:
+    """Everything the batch's decisions depend on, read once under the intake lock."""
+    rows = await _records(
+        session,
+        [m.item.source_key for m in messages],
+        [m.dedupe_key for m in messages],
+        [m.message_id_hash for m in messages if m.parsed.message_id],
+    )
+    indexes = {i for m in messages for i in (m.victim_index, m.perpetrator_index) if i}
+    people: list[KnownPerson] = [tuple(r) for r in await _earlier_people(session, indexes)]
+    next_inbound, next_case = await _next_ids(session)
+    return _Known(
+        by_source={row.source_key: row for row in rows},
+        first_of={row.dedupe_key: row.id for row in rows if row.dedupe_key},
+        message_ids={row.message_id_hash for row in rows},
+        people=people,
+        next_inbound=next_inbound,
+        next_case=next_case,
+    )
+
+
+async def _records(
     session: AsyncSession, keys: list[str], dedupes: list[str], mids: list[str]
 ) -> list[Any]:
+    """Earlier records of these messages: same source key, same dedupe key, or (for the
+    reuse check) same Message-ID."""
     conditions = [InboundMessage.source_key.in_(keys), InboundMessage.dedupe_key.in_(dedupes)]
     if mids:
         conditions.append(InboundMessage.message_id_hash.in_(mids))
@@ -213,7 +221,8 @@ async def _known(
     return list((await session.execute(query)).all())
 
 
-async def _earlier_cases(session: AsyncSession, indexes: set[str]) -> list[Any]:
+async def _earlier_people(session: AsyncSession, indexes: set[str]) -> list[Any]:
+    """The people of earlier cases whose blind index is one of ``indexes``."""
     if not indexes:
         return []
     query = (
@@ -224,24 +233,6 @@ async def _earlier_cases(session: AsyncSession, indexes: set[str]) -> list[Any]:
     return list((await session.execute(query)).all())
 
 
-def _match(
-    known: list[tuple[int, str, str | None, str, datetime]],
-    victim_idx: str | None,
-    perp_idx: str | None,
-) -> list[EarlierCase]:
-    found: dict[int, EarlierCase] = {}
-    for case_id, role, idx, ref, received_at in known:
-        if idx is None or idx not in (victim_idx, perp_idx):
-            continue
-        earlier = found.get(case_id) or EarlierCase(case_id, ref, received_at, False, False)
-        if role == Role.VICTIM.value and idx == victim_idx:
-            earlier = replace(earlier, same_victim=True)
-        if role == Role.PERPETRATOR.value and idx == perp_idx:
-            earlier = replace(earlier, same_perpetrator=True)
-        found[case_id] = earlier
-    return list(found.values())
-
-
 async def _next_ids(session: AsyncSession) -> tuple[int, int]:
     """Ids are assigned here, under the intake lock, so that a whole batch (including
     links between its own messages and cases) is known before anything is inserted."""
@@ -250,323 +241,110 @@ async def _next_ids(session: AsyncSession) -> tuple[int, int]:
     return int(inbound or 0) + 1, int(case or 0) + 1
 
 
-async def _ingest(
-    ctx: Context, items: list[InboundItem], reads: list[tuple[ParsedMail, bool]]
-) -> list[IngestResult]:
-    now = ctx.clock.now()
-    tz = ctx.settings.hub.timezone
-    intake = ctx.settings.intake
-    fingerprints = [
-        (_message_id_hash(parsed.message_id), content_fingerprint(item.raw))
-        for item, (parsed, _) in zip(items, reads, strict=True)
-    ]
-    async with ctx.sessions() as session, session.begin():
-        await advisory_xact_lock(session, "intake")
-        known = await _known(
-            session,
-            [i.source_key for i in items],
-            [f"{m}:{c}" for m, c in fingerprints],
-            [m for (m, _), (p, _) in zip(fingerprints, reads, strict=True) if p.message_id],
-        )
-        by_source = {row.source_key: row for row in known}
-        first_of = {row.dedupe_key: row.id for row in known if row.dedupe_key}
-        mids_seen = {row.message_id_hash for row in known}
-        victim_perp = [
-            (_index(ctx, p.referral.victim), _index(ctx, p.referral.perpetrator)) for p, _ in reads
-        ]
-        wanted = {i for pair in victim_perp for i in pair if i}
-        people_known: list[tuple[int, str, str | None, str, datetime]] = [
-            tuple(r) for r in await _earlier_cases(session, wanted)
-        ]
-        next_inbound, next_case = await _next_ids(session)
-        batch = _Batch()
-        results: list[IngestResult] = []
-        max_uid: dict[tuple[str, int], int] = {}
-
-        for item, (parsed, oversized), (mid_hash, content_hash), (v_idx, p_idx) in zip(
-            items, reads, fingerprints, victim_perp, strict=True
-        ):
-            seen = by_source.get(item.source_key)
-            if seen is not None:
-                results.append(
-                    IngestResult(seen.id, Outcome(seen.outcome), seen.reason, seen.ref, True)
-                )
-                continue
-            inbound_id, next_inbound = next_inbound, next_inbound + 1
-            dedupe_key = f"{mid_hash}:{content_hash}"
-            first = first_of.get(dedupe_key)
-            if first is not None:
-                decision = Decision(Outcome.DUPLICATE, f"same Message-ID and content as #{first}")
-            else:
-                first_of[dedupe_key] = inbound_id
-                verdict = judge_sender(
-                    parsed.sender,
-                    intake.allowed_senders,
-                    parsed.auth_results,
-                    intake.trusted_authserv_id,
-                )
-                decision = decide(
-                    parsed.referral,
-                    parsed.machine_reason,
-                    verdict,
-                    oversized=oversized,
-                    message_id_reused=bool(parsed.message_id) and mid_hash in mids_seen,
-                )
-            mids_seen.add(mid_hash)
-
-            case_id = case_ref = None
-            if decision.opens_case:
-                case_id, next_case = next_case, next_case + 1
-                case_ref = case_reference(ctx.settings.hub.reference_prefix, now.year, case_id)
-                repeat = decide_repeat(_match(people_known, v_idx, p_idx), now)
-                _add_case(
-                    ctx,
-                    batch,
-                    parsed,
-                    decision,
-                    case_id,
-                    case_ref,
-                    inbound_id,
-                    repeat,
-                    v_idx,
-                    p_idx,
-                    now,
-                )
-                people_known += [
-                    (case_id, Role.VICTIM.value, v_idx, case_ref, now),
-                    (case_id, Role.PERPETRATOR.value, p_idx, case_ref, now),
-                ]
-            elif decision.outcome == Outcome.QUARANTINE:
-                for leader in ctx.settings.alerts.team_leaders:
-                    tag = outbox.recipient_tag(ctx, leader)
-                    batch.outbox.append(
-                        outbox.outbox_row(
-                            ctx,
-                            notices.quarantine_alert(
-                                recipient=leader,
-                                inbound_id=inbound_id,
-                                reason=decision.reason,
-                                received_at=now,
-                                tz=tz,
-                                dedupe_key=f"alert:quarantine:{inbound_id}:{tag}",
-                            ),
-                        )
-                    )
-            batch.inbound.append(
-                dict(
-                    id=inbound_id,
-                    source_key=item.source_key,
-                    mailbox=item.mailbox,
-                    uidvalidity=item.uidvalidity,
-                    uid=item.uid,
-                    message_id_hash=mid_hash,
-                    content_hash=content_hash,
-                    dedupe_key=None if first is not None else dedupe_key,
-                    size=len(item.raw),
-                    raw_sealed=ctx.sealer.seal(item.raw),
-                    meta_sealed=ctx.sealer.seal_json(
-                        {
-                            "message_id": parsed.message_id,
-                            "sender": parsed.sender,
-                            "subject": parsed.subject,
-                            "machine_reason": parsed.machine_reason,
-                        }
-                    ),
-                    received_at=now,
-                    outcome=decision.outcome.value,
-                    reason=decision.reason[:300],
-                    case_id=case_id,
-                    duplicate_of_id=first,
-                )
-            )
-            batch.audit.append(
-                (
-                    SYSTEM_ACTOR,
-                    f"intake.{decision.outcome.value}",
-                    case_ref or f"inbound:{inbound_id}",
-                    {"inbound": inbound_id, "reason": decision.reason[:200]},
-                )
-            )
-            if item.uid is not None and item.uidvalidity is not None:
-                key = (item.mailbox, item.uidvalidity)
-                max_uid[key] = max(max_uid.get(key, 0), item.uid)
-            by_source[item.source_key] = _Seen(inbound_id, item.source_key, decision, case_ref)
-            results.append(IngestResult(inbound_id, decision.outcome, decision.reason, case_ref))
-            log.info(
-                "event=intake.%s inbound=%s case=%s reason=%r problems=%d",
-                decision.outcome.value,
-                inbound_id,
-                case_ref or "-",
-                decision.reason,
-                len(decision.problems),
-            )
-
-        # Cases first: inbound rows point at them.
-        if batch.cases:
-            await session.execute(insert(Case.__table__), batch.cases)
-        if batch.inbound:
-            await session.execute(insert(InboundMessage.__table__), batch.inbound)
-        if batch.persons:
-            await session.execute(insert(Person.__table__), batch.persons)
-        if batch.milestones:
-            await session.execute(insert(Milestone.__table__), batch.milestones)
-        await outbox.insert_rows(session, batch.outbox)
-        await audit.record_many(session, now, batch.audit)
-        for (mailbox, uidvalidity), uid in max_uid.items():
-            await _note_uid(session, mailbox, uidvalidity, uid, now)
-    return results
-
-
-@dataclass(frozen=True)
-class _Seen:
-    """A message met earlier in this same batch (same source key twice)."""
-
-    id: int
-    source_key: str
-    decision: Decision
-    ref: str | None
-
-    @property
-    def outcome(self) -> str:
-        return self.decision.outcome.value
-
-    @property
-    def reason(self) -> str:
-        return self.decision.reason
-
-
-def _add_case(
-    ctx: Context,
-    batch: _Batch,
-    parsed: ParsedMail,
-    decision: Decision,
-    case_id: int,
-    case_ref: str,
-    inbound_id: int,
-    repeat: Any,
-    v_idx: str | None,
-    p_idx: str | None,
-    now: datetime,
-) -> None:
-    referral = parsed.referral
-    status = "needs-triage" if decision.outcome == Outcome.TRIAGE else "open"
-
-    def cut(value: str | None, n: int) -> str | None:
-        return value[:n] if value else None
-
-    batch.cases.append(
-        dict(
-            id=case_id,
-            ref=case_ref,
-            status=status,
-            received_at=now,
-            force_reference=cut(referral.force_reference, 100),
-            risk_level=cut(referral.risk_level, 40),
-            division=cut(referral.division, 100),
-            area=cut(referral.area, 100),
-            source=referral.source,
-            repeat_of_id=repeat.repeat_of.case_id if repeat.repeat_of else None,
-            linked_refs=list(repeat.linked),
-            problems=list(decision.problems),
-            details_sealed=ctx.sealer.seal_json(_details_json(parsed, referral)),
-            coordinator=None,
-        )
+def _settle(
+    ctx: Context, known: _Known, batch: Batch, message: Incoming, now: datetime
+) -> IngestResult:
+    """Decide one message and add its rows to the batch."""
+    seen = known.by_source.get(message.item.source_key)
+    if seen is not None:
+        return IngestResult(seen.id, Outcome(seen.outcome), seen.reason, seen.ref, True)
+    inbound_id = known.take_inbound_id()
+    duplicate_of = known.first_of.get(message.dedupe_key)
+    decision = _decide(ctx, known, message, inbound_id, duplicate_of)
+    case_id = case_ref = None
+    if decision.opens_case:
+        case = _open_case(ctx, known, batch, message, decision, inbound_id, now)
+        case_id, case_ref = case.case_id, case.case_ref
+    elif decision.outcome == Outcome.QUARANTINE:
+        batch.outbox += quarantine_alerts(ctx, inbound_id, decision.reason, now)
+    batch.inbound.append(
+        inbound_row(ctx, message, decision, (inbound_id, case_id), duplicate_of, now)
     )
-    people: list[tuple[PersonValue, str | None]] = []
-    if referral.victim:
-        people.append((referral.victim, v_idx))
-    if referral.perpetrator:
-        people.append((referral.perpetrator, p_idx))
-    people += [(child, _index(ctx, child)) for child in referral.children]
-    for ordinal, (person, idx) in enumerate(people):
-        batch.persons.append(
-            dict(
-                case_id=case_id,
-                role=person.role.value,
-                ordinal=ordinal,
-                sealed=ctx.sealer.seal_json(_person_json(person)),
-                identity_index=idx,
-            )
+    batch.audit.append(audit_row(decision, inbound_id, case_ref))
+    batch.note_uid(message.item)
+    known.by_source[message.item.source_key] = _Seen(
+        inbound_id, message.item.source_key, decision, case_ref
+    )
+    _log(decision, inbound_id, case_ref)
+    return IngestResult(inbound_id, decision.outcome, decision.reason, case_ref)
+
+
+def _decide(
+    ctx: Context, known: _Known, message: Incoming, inbound_id: int, duplicate_of: int | None
+) -> Decision:
+    """A copy of a message already recorded is a duplicate; any other is judged."""
+    parsed, intake = message.parsed, ctx.settings.intake
+    if duplicate_of is not None:
+        decision = Decision(Outcome.DUPLICATE, f"same Message-ID and content as #{duplicate_of}")
+    else:
+        known.first_of[message.dedupe_key] = inbound_id
+        verdict = judge_sender(
+            parsed.sender, intake.allowed_senders, parsed.auth_results, intake.trusted_authserv_id
         )
-    # The appendix's rhythm starts now: plan within 48 hours, review within two weeks
-    # (counted from the referral until a plan is recorded).
-    for kind in ("plan-48h", "review-2w"):
-        due = milestone_due(kind, now, ctx.policy, ctx.calendar)
-        steps = steps_for_milestone(kind, due, ctx.policy)
-        batch.milestones.append(
-            dict(
-                case_id=case_id,
-                kind=kind,
-                anchor_at=now,
-                due_at=due,
-                state="pending",
-                met_at=None,
-                next_action_at=next_action_at(steps, set()) or due,
-            )
+        decision = decide(
+            parsed.referral,
+            parsed.machine_reason,
+            verdict,
+            oversized=message.oversized,
+            message_id_reused=bool(parsed.message_id)
+            and message.message_id_hash in known.message_ids,
         )
-    _queue_case_mail(
-        ctx, batch, parsed, case_ref, status, referral, inbound_id, repeat.repeat_of, decision, now
+    known.message_ids.add(message.message_id_hash)
+    return decision
+
+
+def _open_case(
+    ctx: Context,
+    known: _Known,
+    batch: Batch,
+    message: Incoming,
+    decision: Decision,
+    inbound_id: int,
+    now: datetime,
+) -> NewCase:
+    """The case's rows and mail; its people become known to the rest of the batch."""
+    case_id = known.take_case_id()
+    earlier = match_earlier(known.people, message.victim_index, message.perpetrator_index)
+    case = NewCase(
+        message=message,
+        decision=decision,
+        case_id=case_id,
+        case_ref=case_reference(ctx.settings.hub.reference_prefix, now.year, case_id),
+        inbound_id=inbound_id,
+        repeat=decide_repeat(earlier, now),
+        now=now,
+    )
+    add_case(ctx, batch, case)
+    batch.outbox += case_mail(ctx, case)
+    known.people += people_of(case)
+    return case
+
+
+def _log(decision: Decision, inbound_id: int, case_ref: str | None) -> None:
+    log.info(
+        "event=intake.%s inbound=%s case=%s reason=%r problems=%d",
+        decision.outcome.value,
+        inbound_id,
+        case_ref or "-",
+        decision.reason,
+        len(decision.problems),
     )
 
 
-def _queue_case_mail(
-    ctx: Context,
-    batch: _Batch,
-    parsed: ParsedMail,
-    case_ref: str,
-    status: str,
-    referral: Referral,
-    inbound_id: int,
-    repeat_of: EarlierCase | None,
-    decision: Decision,
-    now: datetime,
-) -> None:
-    tz = ctx.settings.hub.timezone
-    allowed = ctx.settings.intake.allowed_senders
-    # Acknowledge the envelope sender (proved allowlisted) and the referrer the form
-    # names when that address is allowlisted too: the hub never mails an address that
-    # only the message's own text supplied.
-    recipients: list[str] = []
-    for address in (parsed.sender, referral.referrer.email):
-        if address and is_allowlisted(address, allowed):
-            address = address.strip().lower()
-            if address not in recipients:
-                recipients.append(address)
-    for address in recipients:
-        batch.outbox.append(
-            outbox.outbox_row(
-                ctx,
-                notices.acknowledgement(
-                    recipient=address,
-                    case_ref=case_ref,
-                    force_reference=referral.force_reference,
-                    needs_triage=status == "needs-triage",
-                    received_at=now,
-                    tz=tz,
-                    dedupe_key=f"ack:{inbound_id}:{outbox.recipient_tag(ctx, address)}",
-                    in_reply_to=parsed.message_id,
-                ),
-            )
-        )
-    for leader in ctx.settings.alerts.team_leaders:
-        batch.outbox.append(
-            outbox.outbox_row(
-                ctx,
-                notices.new_case_alert(
-                    recipient=leader,
-                    case_ref=case_ref,
-                    risk_level=referral.risk_level,
-                    division=referral.division,
-                    area=referral.area,
-                    needs_triage=status == "needs-triage",
-                    problems=decision.problems,
-                    repeat_of=repeat_of.ref if repeat_of else None,
-                    received_at=now,
-                    tz=tz,
-                    dedupe_key=f"alert:new-case:{case_ref}:{outbox.recipient_tag(ctx, leader)}",
-                ),
-            )
-        )
+async def _write(session: AsyncSession, batch: Batch, now: datetime) -> None:
+    """Insert the batch table by table (cases first: inbound rows point at them)."""
+    for model, rows in (
+        (Case, batch.cases),
+        (InboundMessage, batch.inbound),
+        (Person, batch.persons),
+        (Milestone, batch.milestones),
+    ):
+        if rows:
+            await session.execute(insert(table_of(model)), rows)
+    await outbox.insert_rows(session, batch.outbox)
+    await audit.record_many(session, now, batch.audit)
+    for (mailbox, uidvalidity), uid in batch.uids.items():
+        await _note_uid(session, mailbox, uidvalidity, uid, now)
 
 
 async def _note_uid(

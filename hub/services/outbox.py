@@ -9,99 +9,24 @@ that dies mid-way loses its claim when the lease runs out and another takes over
 
 from __future__ import annotations
 
-import base64
 import logging
-import re
 import socket
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from email import encoders
-from email.header import Header
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime, make_msgid
+from datetime import datetime, timedelta
+from email.utils import make_msgid
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.domain import notices as notice_texts
 from hub.domain.notices import Notice
 from hub.domain.retry import next_attempt
+from hub.mail.outgoing import build_message
 from hub.ports import Envelope, MailSender, SendResult
 from hub.services.context import Context
-from hub.store.models import OutboxMessage
+from hub.store.models import OutboxMessage, table_of
 
 log = logging.getLogger("hub.outbox")
-
-
-def build_message(ctx: Context, notice: Notice, message_id: str) -> bytes:
-    """The message as sent, written out directly: the texts and addresses are ours
-    (validated, no line breaks), so the email package's generator, which costs more than
-    all of intake's database work together, is not needed."""
-    headers = [
-        ("From", ctx.settings.smtp.from_address),
-        ("To", notice.recipient),
-        ("Subject", notice.subject),
-        ("Date", format_datetime(ctx.clock.now())),
-        ("Message-ID", message_id),
-        # RFC 3834: tell auto-responders not to answer us, so no mail loop can start.
-        ("Auto-Submitted", "auto-generated"),
-        ("X-Auto-Response-Suppress", "All"),
-    ]
-    if notice.reply_to:
-        headers.append(("Reply-To", notice.reply_to))
-    if notice.in_reply_to and _SAFE_ID.fullmatch(notice.in_reply_to):
-        headers += [("In-Reply-To", notice.in_reply_to), ("References", notice.in_reply_to)]
-    lines = []
-    for name, value in headers:
-        value = " ".join(value.split())  # no CR/LF can reach a header: no injection
-        if not value.isascii():
-            value = Header(value, "utf-8").encode()
-        lines.append(f"{name}: {value}")
-    body = notice.body.replace("\r\n", "\n").replace("\n", "\r\n")
-    if notice.attachments:
-        return _with_attachments(lines, body, notice.attachments)
-    if body.isascii():
-        lines += [
-            "MIME-Version: 1.0",
-            "Content-Type: text/plain; charset=us-ascii",
-            "Content-Transfer-Encoding: 7bit",
-        ]
-        payload = body.encode("ascii")
-    else:
-        lines += [
-            "MIME-Version: 1.0",
-            "Content-Type: text/plain; charset=utf-8",
-            "Content-Transfer-Encoding: base64",
-        ]
-        payload = base64.encodebytes(body.encode()).replace(b"\n", b"\r\n")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + payload
-
-
-def _with_attachments(
-    lines: list[str], body: str, attachments: tuple[tuple[str, str, bytes], ...]
-) -> bytes:
-    """multipart/mixed: the text, then each attachment in base64 (rare: the email
-    package's cost does not matter here)."""
-    outer = MIMEMultipart()
-    outer.attach(MIMEText(body.replace("\r\n", "\n"), "plain", "utf-8"))
-    for filename, content_type, data in attachments:
-        maintype, _, subtype = content_type.partition("/")
-        part = MIMEBase(maintype or "application", subtype or "octet-stream")
-        part.set_payload(data)
-        encoders.encode_base64(part)
-        part.add_header("Content-Disposition", "attachment", filename=filename)
-        outer.attach(part)
-    head = "\r\n".join(lines) + "\r\nMIME-Version: 1.0\r\n"
-    rendered = outer.as_bytes().replace(b"MIME-Version: 1.0\n", b"", 1)
-    return head.encode("ascii") + rendered.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-
-
-# A Message-ID we echo back must be one token: no spaces, no line breaks (no injection).
-_SAFE_ID = re.compile(r"<[\x21-\x3d\x3f-\x7e]{1,250}>")
 
 
 def recipient_tag(ctx: Context, address: str) -> str:
@@ -119,7 +44,9 @@ def outbox_row(ctx: Context, notice: Notice) -> dict[str, Any]:
         subject_ref=notice.subject_ref,
         message_id=message_id,
         recipient_sealed=ctx.sealer.seal(notice.recipient.encode()),
-        message_sealed=ctx.sealer.seal(build_message(ctx, notice, message_id)),
+        message_sealed=ctx.sealer.seal(
+            build_message(ctx.settings.smtp.from_address, notice, message_id, now)
+        ),
         state="pending",
         attempts=0,
         created_at=now,
@@ -141,7 +68,7 @@ async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    stmt = insert(table_of(OutboxMessage)).on_conflict_do_nothing(index_elements=["dedupe_key"])
     await session.execute(stmt, rows)
 
 
@@ -168,9 +95,6 @@ async def _claim(ctx: Context, limit: int) -> list[OutboxMessage]:
             row.lease_until = lease
             row.attempts += 1
         return rows
-
-
-Settle = Callable[[Envelope, SendResult], Awaitable[None]]
 
 
 async def deliver_due(ctx: Context, sender: MailSender, *, batch: int = 50) -> int:
@@ -222,49 +146,8 @@ def _ids(envelopes: list[Envelope]) -> set[int]:
 async def _settle(ctx: Context, row: OutboxMessage, result: SendResult) -> None:
     """Record one message's fate in its own transaction."""
     now = ctx.clock.now()
-    cfg = ctx.settings.outbox
+    values = _fate(ctx, row, result, now)
     async with ctx.sessions() as session, session.begin():
-        failed = False
-        if result.ok:
-            values: dict[str, Any] = dict(
-                state="sent",
-                sent_at=now,
-                server_reply=result.reply[:2000],
-                lease_until=None,
-                last_error=None,
-            )
-            log.info("event=outbox.sent id=%s kind=%s attempts=%s", row.id, row.kind, row.attempts)
-        elif result.temporary and now - row.created_at < timedelta(hours=cfg.give_up_hours):
-            values = dict(
-                state="pending",
-                lease_until=None,
-                last_error=f"temporary: {result.code} {result.reply}"[:2000],
-                next_attempt_at=next_attempt(
-                    row.attempts, now, cfg.backoff_first_seconds, cfg.backoff_max_seconds
-                ),
-            )
-            log.warning(
-                "event=outbox.retry id=%s kind=%s code=%s attempts=%s temporary=True",
-                row.id,
-                row.kind,
-                result.code,
-                row.attempts,
-            )
-        else:
-            why = "gave up after retries" if result.temporary else "permanent"
-            values = dict(
-                state="failed",
-                lease_until=None,
-                last_error=f"{why}: {result.code} {result.reply}"[:2000],
-            )
-            log.error(
-                "event=outbox.failed id=%s kind=%s code=%s reason=%s temporary=False",
-                row.id,
-                row.kind,
-                result.code,
-                why,
-            )
-            failed = True
         # Only the lease holder settles: a row another process took over after the lease
         # ran out is not overwritten by this late sender.
         await session.execute(
@@ -272,21 +155,73 @@ async def _settle(ctx: Context, row: OutboxMessage, result: SendResult) -> None:
             .where(OutboxMessage.id == row.id, OutboxMessage.state == "sending")
             .values(**values)
         )
-        if failed and not row.kind.startswith("alert:delivery-failed"):
-            # Never alert about a failed alert about a failure: no loops.
-            for leader in ctx.settings.alerts.team_leaders:
-                await enqueue(
-                    session,
-                    ctx,
-                    notice_texts.Notice(
-                        kind="alert:delivery-failed",
-                        recipient=leader,
-                        subject=f"[MARRAC] Mail could not be delivered ({row.kind})",
-                        body=(
-                            f"Outgoing mail {row.id} ({row.kind}, case {row.subject_ref or '-'})"
-                            " was refused or could not be delivered in time.\n"
-                        ),
-                        dedupe_key=f"alert:delivery-failed:{row.id}:{recipient_tag(ctx, leader)}",
-                        subject_ref=row.subject_ref,
-                    ),
-                )
+        # Never alert about a failed alert about a failure: no loops.
+        if values["state"] == "failed" and not row.kind.startswith("alert:delivery-failed"):
+            await _alert_failed(session, ctx, row)
+
+
+def _fate(ctx: Context, row: OutboxMessage, result: SendResult, now: datetime) -> dict[str, Any]:
+    """The row's new values: sent; pending again, with backoff, after a temporary
+    failure within the give-up time; or failed (STYLE.md habit 5)."""
+    cfg = ctx.settings.outbox
+    if result.ok:
+        log.info("event=outbox.sent id=%s kind=%s attempts=%s", row.id, row.kind, row.attempts)
+        return dict(
+            state="sent",
+            sent_at=now,
+            server_reply=result.reply[:2000],
+            lease_until=None,
+            last_error=None,
+        )
+    if result.temporary and now - row.created_at < timedelta(hours=cfg.give_up_hours):
+        log.warning(
+            "event=outbox.retry id=%s kind=%s code=%s attempts=%s temporary=True",
+            row.id,
+            row.kind,
+            result.code,
+            row.attempts,
+        )
+        retry_at = next_attempt(
+            row.attempts,
+            now,
+            cfg.backoff_first_seconds,
+            cfg.backoff_max_seconds,
+            ctx.rng.random(),
+        )
+        return dict(
+            state="pending",
+            lease_until=None,
+            last_error=f"temporary: {result.code} {result.reply}"[:2000],
+            next_attempt_at=retry_at,
+        )
+    why = "gave up after retries" if result.temporary else "permanent"
+    log.error(
+        "event=outbox.failed id=%s kind=%s code=%s reason=%s temporary=False",
+        row.id,
+        row.kind,
+        result.code,
+        why,
+    )
+    return dict(
+        state="failed", lease_until=None, last_error=f"{why}: {result.code} {result.reply}"[:2000]
+    )
+
+
+async def _alert_failed(session: AsyncSession, ctx: Context, row: OutboxMessage) -> None:
+    """Tell the team leaders that a mail could not be delivered."""
+    for leader in ctx.settings.alerts.team_leaders:
+        await enqueue(
+            session,
+            ctx,
+            Notice(
+                kind="alert:delivery-failed",
+                recipient=leader,
+                subject=f"[MARRAC] Mail could not be delivered ({row.kind})",
+                body=(
+                    f"Outgoing mail {row.id} ({row.kind}, case {row.subject_ref or '-'})"
+                    " was refused or could not be delivered in time.\n"
+                ),
+                dedupe_key=f"alert:delivery-failed:{row.id}:{recipient_tag(ctx, leader)}",
+                subject_ref=row.subject_ref,
+            ),
+        )

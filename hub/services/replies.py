@@ -9,44 +9,41 @@ replies to the request) is recorded and not filed as an answer.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.domain import requests as rq
 from hub.domain.intake import Outcome
 from hub.domain.notices import Notice
-from hub.mail import parse_mail
+from hub.mail import (
+    ParsedMail,
+    content_fingerprint,
+    message_id_hash,
+    parse_mail,
+    recipient_addresses,
+    reply_text,
+)
 from hub.ports import InboundItem
 from hub.services import audit, outbox
 from hub.services.context import Context
 from hub.services.info_requests import store_answer, token_services
-from hub.services.intake import IngestResult, content_fingerprint
+from hub.services.intake import IngestResult
 from hub.services.timefmt import iso_z
 from hub.store.db import advisory_xact_lock
 from hub.store.models import InboundMessage, InfoRequest, UnmatchedReply
 
 log = logging.getLogger("hub.replies")
-ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+")
-HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
-
-
-def _candidates(raw: bytes) -> list[str]:
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("latin-1")
-    found: list[str] = []
-    for line in re.split(r"\r?\n(?![ \t])", head):
-        name, _, value = line.partition(":")
-        if name.strip().lower() in HEADERS:
-            found += ADDRESS.findall(value)
-    return found
+ACTOR = "system:replies"
 
 
 def match_request(ctx: Context, raw: bytes) -> int | None:
     """The request id a reply is addressed to, if its plus address verifies."""
     local, _, domain = ctx.settings.replies.address.partition("@")
-    for address in _candidates(raw):
+    for address in recipient_addresses(raw):
         for svc in token_services(ctx):
             request_id = svc.parse_reply_address(address, local, domain)
             if request_id is not None:
@@ -68,113 +65,128 @@ async def file_reply(ctx: Context, item: InboundItem) -> IngestResult:
         )
         if seen is not None and seen.outcome != "reply-pending":
             return IngestResult(seen.id, Outcome.CASE, seen.reason, None, already=True)
-        if request_id is not None:
-            exists = await session.get(InfoRequest, request_id)
-            if exists is None:
-                request_id = None
-        if parsed.machine_reason:
-            outcome, reason = "machine", parsed.machine_reason
-        elif request_id is None:
-            outcome, reason = "unmatched-reply", "reply names no request that verifies"
-        else:
-            outcome, reason = "reply", f"reply to request #{request_id}"
+        if request_id is not None and await session.get(InfoRequest, request_id) is None:
+            request_id = None
+        outcome, reason = _classify(parsed, request_id)
         if seen is None:
-            next_id = (
-                await session.scalar(
-                    select(InboundMessage.id).order_by(InboundMessage.id.desc()).limit(1)
-                )
-                or 0
-            ) + 1
-            seen = InboundMessage(
-                id=next_id,
-                source_key=item.source_key,
-                mailbox=item.mailbox,
-                uidvalidity=item.uidvalidity,
-                uid=item.uid,
-                message_id_hash=hashlib.sha256((parsed.message_id or "").encode()).hexdigest(),
-                content_hash=content_hash,
-                dedupe_key=None,
-                size=len(item.raw),
-                raw_sealed=ctx.sealer.seal(item.raw),
-                meta_sealed=ctx.sealer.seal_json(
-                    {
-                        "message_id": parsed.message_id,
-                        "sender": parsed.sender,
-                        "subject": parsed.subject,
-                    }
-                ),
-                received_at=now,
-                outcome="reply-pending" if outcome == "reply" else outcome,
-                reason=reason,
-            )
-            session.add(seen)
-            await session.flush()
+            seen = await _record(session, ctx, item, parsed, (outcome, reason), content_hash, now)
         if outcome == "unmatched-reply":
-            session.add(UnmatchedReply(inbound_id=seen.id, reason=reason, received_at=now))
-            for leader in ctx.settings.alerts.team_leaders:
-                await outbox.enqueue(
-                    session,
-                    ctx,
-                    Notice(
-                        kind="alert:unmatched-reply",
-                        recipient=leader,
-                        subject="[MARRAC] A reply could not be matched to a request",
-                        body=(
-                            f"Inbound message {seen.id} in the replies mailbox names no request"
-                            " the hub can verify. It is kept for filing by hand.\n"
-                        ),
-                        dedupe_key=f"unmatched:{seen.id}:{outbox.recipient_tag(ctx, leader)}",
-                    ),
-                )
+            await _hold_unmatched(session, ctx, seen.id, reason, now)
         await audit.record(
-            session,
-            at=now,
-            actor="system:replies",
-            action=f"reply.{outcome}",
-            object_ref=f"inbound:{seen.id}",
+            session, at=now, actor=ACTOR, action=f"reply.{outcome}", object_ref=f"inbound:{seen.id}"
         )
         inbound_id = seen.id
     if outcome == "reply":
         assert request_id is not None
-        await store_answer(
-            ctx,
-            request_id,
-            channel="email",
-            kind="email",
-            content={
-                "kind": "email",
-                "from": parsed.sender,
-                "subject": parsed.subject,
-                "text": _text(item.raw),
-                "raw_sha256": content_hash,
-            },
-            dedupe_key=f"email:{inbound_id}",
-            actor="system:replies",
-            event=rq.RequestEvent.ANSWER_BY_EMAIL,
-        )
-        async with ctx.sessions() as session, session.begin():
-            row = await session.get(InboundMessage, inbound_id)
-            assert row is not None
-            row.outcome = "reply"
+        content = {**_answer(parsed, item.raw), "raw_sha256": content_hash}
+        await _file_answer(ctx, request_id, inbound_id, content, ACTOR)
+        await _mark_filed(ctx, inbound_id)
     log.info("event=replies.%s inbound=%s", outcome, inbound_id)
     return IngestResult(
         inbound_id, Outcome.CASE if outcome == "reply" else Outcome.MACHINE, reason, None
     )
 
 
-def _text(raw: bytes) -> str:
-    """The reply's readable text (the referral reader's MIME walker does the work)."""
-    from hub.mail.htmltext import html_to_text
-    from hub.mail.mime import collect_parts, read_message
+def _classify(parsed: ParsedMail, request_id: int | None) -> tuple[str, str]:
+    """(outcome, reason): machine mail is never an answer; a reply to no request that
+    verifies waits to be filed by hand."""
+    if parsed.machine_reason:
+        return "machine", parsed.machine_reason
+    if request_id is None:
+        return "unmatched-reply", "reply names no request that verifies"
+    return "reply", f"reply to request #{request_id}"
 
-    try:
-        message, _ = read_message(raw)
-        texts = [t.text for t in collect_parts(message).texts if not t.html] or [
-            html_to_text(t.text) for t in collect_parts(message).texts
-        ]
-        return "\n\n".join(texts)[:200_000]
-    except Exception:  # noqa: BLE001 - the sealed raw mail is kept regardless
-        return ""
+
+async def _record(
+    session: AsyncSession,
+    ctx: Context,
+    item: InboundItem,
+    parsed: ParsedMail,
+    judged: tuple[str, str],
+    content_hash: str,
+    now: datetime,
+) -> InboundMessage:
+    """The sealed record of the message. A reply stays "reply-pending" until its answer
+    is filed, so a crash in between files it on the next delivery."""
+    outcome, reason = judged
+    last = await session.scalar(
+        select(InboundMessage.id).order_by(InboundMessage.id.desc()).limit(1)
+    )
+    meta = {"message_id": parsed.message_id, "sender": parsed.sender, "subject": parsed.subject}
+    record = InboundMessage(
+        id=(last or 0) + 1,
+        source_key=item.source_key,
+        mailbox=item.mailbox,
+        uidvalidity=item.uidvalidity,
+        uid=item.uid,
+        message_id_hash=message_id_hash(parsed.message_id),
+        content_hash=content_hash,
+        dedupe_key=None,
+        size=len(item.raw),
+        raw_sealed=ctx.sealer.seal(item.raw),
+        meta_sealed=ctx.sealer.seal_json(meta),
+        received_at=now,
+        outcome="reply-pending" if outcome == "reply" else outcome,
+        reason=reason,
+    )
+    session.add(record)
+    await session.flush()
+    return record
+
+
+async def _hold_unmatched(
+    session: AsyncSession, ctx: Context, inbound_id: int, reason: str, now: datetime
+) -> None:
+    """Keep the reply for filing by hand, and tell each team leader it is waiting."""
+    session.add(UnmatchedReply(inbound_id=inbound_id, reason=reason, received_at=now))
+    for leader in ctx.settings.alerts.team_leaders:
+        await outbox.enqueue(
+            session,
+            ctx,
+            Notice(
+                kind="alert:unmatched-reply",
+                recipient=leader,
+                subject="[MARRAC] A reply could not be matched to a request",
+                body=(
+                    f"Inbound message {inbound_id} in the replies mailbox names no request"
+                    " the hub can verify. It is kept for filing by hand.\n"
+                ),
+                dedupe_key=f"unmatched:{inbound_id}:{outbox.recipient_tag(ctx, leader)}",
+            ),
+        )
+
+
+def _answer(parsed: ParsedMail, raw: bytes) -> dict[str, Any]:
+    """What an emailed answer holds: who sent it, its subject and its readable text."""
+    return {
+        "kind": "email",
+        "from": parsed.sender,
+        "subject": parsed.subject,
+        "text": reply_text(raw),
+    }
+
+
+async def _file_answer(
+    ctx: Context, request_id: int, inbound_id: int, content: dict[str, Any], actor: str
+) -> None:
+    """Store an emailed answer on its request (idempotent on the inbound message)."""
+    await store_answer(
+        ctx,
+        request_id,
+        channel="email",
+        kind="email",
+        content=content,
+        dedupe_key=f"email:{inbound_id}",
+        actor=actor,
+        event=rq.RequestEvent.ANSWER_BY_EMAIL,
+    )
+
+
+async def _mark_filed(ctx: Context, inbound_id: int) -> None:
+    async with ctx.sessions() as session, session.begin():
+        row = await session.get(InboundMessage, inbound_id)
+        assert row is not None
+        row.outcome = "reply"
 
 
 async def list_unmatched(ctx: Context, actor: str) -> list[dict[str, object]]:
@@ -236,20 +248,5 @@ async def file_by_hand(ctx: Context, unmatched_id: int, request_ref: str, actor:
             object_ref=request_ref,
             detail={"inbound": inbound.id},
         )
-    parsed = parse_mail(raw)
-    await store_answer(
-        ctx,
-        request_id,
-        channel="email",
-        kind="email",
-        content={
-            "kind": "email",
-            "from": parsed.sender,
-            "subject": parsed.subject,
-            "text": _text(raw),
-            "filed_by": actor,
-        },
-        dedupe_key=f"email:{unmatched.inbound_id}",
-        actor=actor,
-        event=rq.RequestEvent.ANSWER_BY_EMAIL,
-    )
+    content = {**_answer(parse_mail(raw), raw), "filed_by": actor}
+    await _file_answer(ctx, request_id, unmatched.inbound_id, content, actor)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -64,6 +65,14 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table behind a mapped class, for bulk ``insert(...)`` of plain rows
+    (``__table__`` is typed as any FROM clause; for a declarative class it is a Table)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class MailboxState(Base):

@@ -24,7 +24,7 @@ from hub.runtime import drain, intake_loop
 from hub.services.context import Context
 from hub.store.models import Case, OutboxMessage
 from tests.support.dovecot import DovecotServer
-from tests.support.hub import REFERRALS, make_settings, start_context
+from tests.support.hub import REFERRALS, make_settings, start_context, wait_until
 from tests.support.postgres import create_database, drop_database
 from tests.support.referrals import referral
 
@@ -39,6 +39,11 @@ async def count(ctx: Context, model: type) -> int:
         return int(await s.scalar(select(func.count()).select_from(model)) or 0)
 
 
+async def more(ctx: Context, cases: int) -> bool:
+    """Whether there are more than ``cases`` cases."""
+    return await count(ctx, Case) > cases
+
+
 async def latency(ctx: Context, dovecot: DovecotServer, n: int) -> list[float]:
     """APPEND one referral, wait for its case and alert to be committed; repeat."""
     client = dovecot.imap_client(REFERRALS)
@@ -51,8 +56,9 @@ async def latency(ctx: Context, dovecot: DovecotServer, n: int) -> list[float]:
             before_cases = await count(ctx, Case)
             started = time.perf_counter()
             await asyncio.to_thread(client.append, "INBOX", referral(10_000 + i))
-            while await count(ctx, Case) == before_cases:
-                await asyncio.sleep(0.002)
+            await wait_until(
+                lambda n=before_cases: more(ctx, n), timeout=60, what="the case", interval=0.002
+            )
             samples.append(time.perf_counter() - started)
     finally:
         task.cancel()

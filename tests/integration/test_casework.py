@@ -17,31 +17,21 @@ from hub.services.context import Context
 from hub.services.intake import ingest_batch
 from hub.services.outbox import deliver_due
 from hub.store.models import Milestone
-from tests.support.hub import make_settings, start_context
+from tests.support.agencies import ELSEWHERE, GP, SCHOOL, agencies
+from tests.support.hubs import build_hub
 from tests.support.referrals import referral
 
-AGENCIES = """
-[[agency]]
-slug = "school"
-name = "A School"
-type = "school"
-emails = ["school@agency.example", "head@agency.example"]
-
-[[agency]]
-slug = "gp"
-name = "A Surgery"
-type = "gp"
-emails = ["gp@agency.example"]
-"""
 T0 = datetime(2026, 5, 20, 9, 0, tzinfo=UTC)  # Wednesday 10:00 London
 
 
 async def setup(stack: Any, tmp_path: Path, db_url: str) -> tuple[Context, FrozenClock, str]:
     clock = FrozenClock(T0)
-    settings = make_settings(tmp_path, db_url, imap_port=1, smtp_port=stack.smtp.port)
-    (tmp_path / "agencies.toml").write_text(AGENCIES)
-    ctx = await start_context(settings, clock)
-    await info_requests.sync_agencies(ctx, tmp_path / "agencies.toml", "tl")
+    directory = agencies(
+        only=(SCHOOL, GP),
+        emails={SCHOOL: ("school@agency.example", "head@agency.example"), GP: ELSEWHERE[GP]},
+    )
+    hub = await build_hub(tmp_path, db=db_url, edges=stack, clock=clock, agencies=directory)
+    ctx = hub.ctx
     ref = (await ingest_batch(ctx, [InboundItem("k:1", "m", referral(1))]))[0].case_ref
     assert ref is not None
     return ctx, clock, ref
@@ -60,7 +50,7 @@ async def test_closing_a_case_tells_every_agency_and_is_met_when_delivered(
     ctx, clock, ref = await setup(mail_stack, tmp_path, db_url)
     try:
         await casework.allocate(ctx, ref, "cc@team.example", "tl")
-        for slug in ("school", "gp"):
+        for slug in (SCHOOL, GP):
             await info_requests.create_request(ctx, case_ref=ref, agency_slug=slug, actor="cc")
         clock.advance(timedelta(days=3))
         assert await casework.close(ctx, ref, "plan delivered, MEs safe", "cc") == 2

@@ -1,16 +1,17 @@
 """Kill -9 at random points: nothing lost, nothing doubled.
 
 Real processes (`marrac-hub serve`), real Dovecot, real SMTP, SQLite and PostgreSQL.
-The kill delays are random but seeded, so a failure can be replayed.
+The kill delays are random but seeded, so a failure can be replayed. The tests are plain
+functions: they drive processes and wait in real time, and run the hub's own async
+code (initialise, a snapshot of the database) with ``asyncio.run``.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,23 +24,10 @@ from hub.config import load
 from hub.services.context import initialise, open_context
 from hub.store.models import Case, OutboxMessage
 from tests.support.hub import REFERRALS, settings_dict, write_config
+from tests.support.processes import start_hub
 from tests.support.referrals import force_reference, referral
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[2]
-
-
-def start_hub(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with log.open("ab") as err:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=ROOT,
-        )
 
 
 def wait_started(log: Path, *procs: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -69,10 +57,10 @@ async def snapshot(config: Path) -> dict[str, Any]:
         await ctx.close()
 
 
-async def wait_settled(config: Path, dovecot: Any, expected: int, timeout: float = 60) -> dict:
+def wait_settled(config: Path, dovecot: Any, expected: int, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        snap = await snapshot(config)
+        snap = asyncio.run(snapshot(config))
         done = (
             dovecot.count(REFERRALS) == 0
             and len(snap["refs"]) >= expected
@@ -112,7 +100,7 @@ def assert_exactly_once(snap: dict, smtp: Any, total: int) -> int:
     return sum(received.values()) - len(received)
 
 
-async def test_sigkill_during_intake_on_sqlite_loses_and_doubles_nothing(
+def test_sigkill_during_intake_on_sqlite_loses_and_doubles_nothing(
     mail_stack: Any, tmp_path: Path
 ) -> None:
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
@@ -124,7 +112,7 @@ async def test_sigkill_during_intake_on_sqlite_loses_and_doubles_nothing(
     )
     raw["intake"]["batch_size"] = 3
     config = write_config(tmp_path / "hub.toml", raw)
-    await initialise(load(config, env={}))
+    asyncio.run(initialise(load(config, env={})))
     log = tmp_path / "hub.log"
     rng = random.Random(20260312)
     total, kills = 50, 0
@@ -145,7 +133,7 @@ async def test_sigkill_during_intake_on_sqlite_loses_and_doubles_nothing(
     proc = start_hub(config, log)
     wait_started(log, proc)
     try:
-        snap = await wait_settled(config, dovecot, total)
+        snap = wait_settled(config, dovecot, total)
     finally:
         code = stop(proc)
     assert code == 0, log.read_text()[-3000:]
@@ -155,14 +143,14 @@ async def test_sigkill_during_intake_on_sqlite_loses_and_doubles_nothing(
     print(f"kills={kills} raw_resends={resends}")
 
 
-async def test_two_hubs_on_postgresql_killed_at_random_lose_and_double_nothing(
+def test_two_hubs_on_postgresql_killed_at_random_lose_and_double_nothing(
     mail_stack: Any, tmp_path: Path, postgres_db: str
 ) -> None:
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
     raw = settings_dict(tmp_path, postgres_db, imap_port=dovecot.imap_port, smtp_port=smtp.port)
     raw["intake"]["batch_size"] = 3
     config = write_config(tmp_path / "hub.toml", raw)
-    await initialise(load(config, env={}))
+    asyncio.run(initialise(load(config, env={})))
     log = tmp_path / "hub.log"
     rng = random.Random(20260402)
     total, kills = 50, 0
@@ -184,7 +172,7 @@ async def test_two_hubs_on_postgresql_killed_at_random_lose_and_double_nothing(
             kills += 1
             hubs[victim] = start_hub(config, log)
         # When both run on until everything has settled
-        snap = await wait_settled(config, dovecot, total)
+        snap = wait_settled(config, dovecot, total)
         wait_started(log, *hubs)
     finally:
         codes = [stop(h) for h in hubs]

@@ -9,33 +9,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.imap import ImapSource
 from hub.clock import FrozenClock
-from hub.runtime import drain, make_sender
+from hub.runtime import make_sender
 from hub.services import casework, info_requests, links, sweep
 from hub.services.outbox import deliver_due
-from tests.support.hub import FIXTURES, REFERRALS, TEAM_LEADER, make_settings, start_context
+from tests.support.agencies import ELSEWHERE, agencies
+from tests.support.hub import FIXTURES, REFERRALS, TEAM_LEADER
+from tests.support.hubs import build_hub
 
 CC = "coordinator@hub.test"
-AGENCIES = """
-[[agency]]
-slug = "st-aidans-primary"
-name = "St Aidan's Primary School"
-type = "school"
-emails = ["school@agency.example"]
-
-[[agency]]
-slug = "larch-street-surgery"
-name = "Larch Street Surgery"
-type = "gp"
-emails = ["gp@agency.example"]
-
-[[agency]]
-slug = "preston-health-visitors"
-name = "Preston Health Visiting Team"
-type = "health-visitor"
-emails = ["hv@agency.example"]
-"""
 # Thursday 12 March 2026, 01:40 GMT: the officer's referral reaches the hub.
 DAY1 = datetime(2026, 3, 12, 1, 40, tzinfo=UTC)
 
@@ -51,19 +33,15 @@ async def test_case_study_timeline_hour_by_hour(
     mail_stack: Any, tmp_path: Path, db_url: str
 ) -> None:
     clock = FrozenClock(DAY1)
-    settings = make_settings(
-        tmp_path, db_url, imap_port=mail_stack.dovecot.imap_port, smtp_port=mail_stack.smtp.port
-    )
-    (tmp_path / "agencies.toml").write_text(AGENCIES)
-    ctx = await start_context(settings, clock)
+    directory = agencies(emails=ELSEWHERE)
+    hub = await build_hub(tmp_path, db=db_url, edges=mail_stack, clock=clock, agencies=directory)
+    ctx = hub.ctx
     try:
-        await info_requests.sync_agencies(ctx, tmp_path / "agencies.toml", "tl")
         mail_stack.dovecot.append(
             REFERRALS, (FIXTURES / "referrals/01-case-study.eml").read_bytes()
         )
-        source = ImapSource(settings.intake)
-        ref = (await drain(ctx, source)).results[0].case_ref
-        await source.close()
+        ref = (await hub.drain()).results[0].case_ref
+        await hub.source.close()
         assert ref is not None
         # 08:15 the team leader allocates; 10:40 the co-ordinator asks school, GP and HV
         await tick(ctx, clock, 6)  # 07:40

@@ -157,15 +157,12 @@ async def test_connections_cut_mid_transfer_lose_and_double_nothing(
 
 
 async def test_a_web_port_in_use_does_not_stop_intake(mail_stack: Any, tmp_path: Path) -> None:
-    import os
     import signal
     import socket
-    import subprocess
-    import sys
 
     from tests.support.hub import settings_dict, write_config
+    from tests.support.processes import start_hub
 
-    root = Path(__file__).parents[2]
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))
     squatter.listen()
@@ -180,15 +177,7 @@ async def test_a_web_port_in_use_does_not_stop_intake(mail_stack: Any, tmp_path:
     config = write_config(tmp_path / "hub.toml", raw)
     ctx = await start_context(make_settings(tmp_path, raw["database"]["url"], imap_port=1))
     log = tmp_path / "hub.log"
-    with log.open("ab") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            cwd=root,
-            env={**os.environ, "PYTHONPATH": str(root)},
-        )
+    proc = start_hub(config, log)
     try:
         mail_stack.dovecot.append(REFERRALS, referral(1))
         await wait_until(lambda: _eq(case_count(ctx), 1), timeout=30, what="the case")

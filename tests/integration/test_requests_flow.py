@@ -18,20 +18,14 @@ import pytest
 from nacl.exceptions import CryptoError
 from sqlalchemy import select, update
 
-from connectors.imap import ImapSource
-from hub.clock import FrozenClock
+from hub.clock import FrozenClock, SystemClock
 from hub.runtime import drain, file_replies, make_reply_source, make_sender
 from hub.services import info_requests, links
 from hub.services.outbox import deliver_due
 from hub.store.models import Answer
-from tests.support.hub import (
-    AGENCIES_TOML,
-    FIXTURES,
-    PASSWORD,
-    REFERRALS,
-    make_settings,
-    start_context,
-)
+from tests.support.agencies import AGENCIES, GP, agencies, write_directory
+from tests.support.hub import FIXTURES, PASSWORD, REFERRALS
+from tests.support.hubs import build_hub
 
 ROOT = Path(__file__).parents[2]
 
@@ -45,21 +39,18 @@ def agency_mailboxes(mail_stack: Any) -> Any:
 
 
 async def hub_with_case(stack: Any, tmp_path: Path, db_url: str, clock: Any = None) -> Any:
-    settings = make_settings(
+    hub = await build_hub(
         tmp_path,
-        db_url,
-        imap_port=stack.dovecot.imap_port,
-        smtp_port=stack.smtp.port,
+        db=db_url,
+        edges=stack,
+        clock=clock or SystemClock(),
+        agencies=AGENCIES,
         replies={"password": PASSWORD},
-        agencies={"file": str(tmp_path / "agencies.toml")},
     )
-    (tmp_path / "agencies.toml").write_text(AGENCIES_TOML)
-    ctx = await start_context(settings, clock)
-    await info_requests.sync_agencies(ctx, tmp_path / "agencies.toml", "test")
+    ctx = hub.ctx
     stack.dovecot.append(REFERRALS, (FIXTURES / "referrals" / "01-case-study.eml").read_bytes())
-    source = ImapSource(settings.intake)
-    report = await drain(ctx, source)
-    await source.close()
+    report = await hub.drain()
+    await hub.source.close()
     assert report.outcomes == {"case": 1}
     return ctx, report.results[0].case_ref
 
@@ -316,12 +307,7 @@ async def test_an_agency_with_a_public_key_gets_the_signed_request_sealed_to_it(
     ctx, case_ref = await hub_with_case(stack, tmp_path, f"sqlite+aiosqlite:///{tmp_path}/h.db")
     try:
         public = base64.b64encode(bytes(agency_key.public_key)).decode()
-        (tmp_path / "agencies.toml").write_text(
-            AGENCIES_TOML.replace(
-                'emails = ["safeguarding.gp@hub.test"]',
-                f'emails = ["safeguarding.gp@hub.test"]\nbox_public_key = "{public}"',
-            )
-        )  # the GP
+        write_directory(tmp_path / "agencies.toml", agencies(box_public_keys={GP: public}))
         await info_requests.sync_agencies(ctx, tmp_path / "agencies.toml", "test")
         created = await info_requests.create_request(
             ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"

@@ -1,16 +1,16 @@
 """Sweeps that die, and sweeps that run twice at once, never double or skip an alert.
 
 Real `marrac-hub sweep --now` processes against SQLite and PostgreSQL and the real SMTP
-server; time is simulated through `--now`, never slept through.
+server; time is simulated through `--now`, never slept through. The processes are driven
+from a worker thread (``asyncio.to_thread``), never from the event loop.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -29,33 +29,21 @@ from hub.services import casework, info_requests, sweep
 from hub.services.context import Context, initialise, open_context
 from hub.services.intake import ingest_batch
 from hub.store.models import AlertStep, InfoRequest, Milestone, OutboxMessage
+from tests.support.agencies import ELSEWHERE, GP, SCHOOL, agencies, write_directory
 from tests.support.hub import settings_dict, write_config
+from tests.support.processes import start_cli
 from tests.support.referrals import referral
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[2]
 T0 = datetime(2026, 3, 12, 1, 40, tzinfo=UTC)  # Thursday, GMT
-AGENCIES = """
-[[agency]]
-slug = "school"
-name = "A School"
-type = "school"
-emails = ["school@agency.example"]
-
-[[agency]]
-slug = "gp"
-name = "A Surgery"
-type = "gp"
-emails = ["gp@agency.example"]
-"""
 
 
 async def world(tmp_path: Path, db_url: str, smtp_port: int, n: int = 40) -> tuple[Path, Any]:
     """``n`` cases received at T0, half allocated, each with a request to an agency."""
     raw = settings_dict(tmp_path, db_url, imap_port=1, smtp_port=smtp_port)
-    raw["agencies"] = {"file": str(tmp_path / "agencies.toml")}
+    directory = agencies(only=(SCHOOL, GP), emails=ELSEWHERE)
+    raw["agencies"] = {"file": str(write_directory(tmp_path / "agencies.toml", directory))}
     config = write_config(tmp_path / "hub.toml", raw)
-    (tmp_path / "agencies.toml").write_text(AGENCIES)
     settings = load(config, env={})
     await initialise(settings)
     ctx = await open_context(settings, FrozenClock(T0))
@@ -70,7 +58,7 @@ async def world(tmp_path: Path, db_url: str, smtp_port: int, n: int = 40) -> tup
         await info_requests.create_request(
             ctx,
             case_ref=r.case_ref,
-            agency_slug="school" if i % 2 else "gp",
+            agency_slug=SCHOOL if i % 2 else GP,
             actor="cc",
             urgency="urgent" if i % 3 == 0 else "standard",
         )
@@ -95,28 +83,39 @@ async def expected_steps(ctx: Context, end: datetime) -> set[tuple[str, str]]:
 
 
 def sweep_proc(config: Path, at: datetime) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hub.cli",
-            "sweep",
-            "--config",
-            str(config),
-            "--now",
-            at.isoformat(),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-    )
+    return start_cli(config, "sweep", "--now", at.isoformat())
 
 
 def finish(proc: subprocess.Popen[bytes]) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def sweep_killing_at_random(config: Path, instants: list[datetime], rng: random.Random) -> int:
+    """At each instant, sweeps killed at random (30 in all), then one that finishes; the
+    number of kills."""
+    kills = 0
+    for at in instants:
+        while kills < 30 and rng.random() < 0.6:
+            proc = sweep_proc(config, at)
+            time.sleep(rng.uniform(0.5, 1.4))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.communicate(timeout=30)
+        finish(sweep_proc(config, at))
+    return kills
+
+
+def deliver_outbox(config: Path) -> None:
+    finish(start_cli(config, "outbox", "deliver"))
+
+
+def sweep_twice_at_once(config: Path, instants: list[datetime]) -> None:
+    for at in instants:
+        a, b = sweep_proc(config, at), sweep_proc(config, at)
+        finish(a)
+        finish(b)
 
 
 async def check_exactly_once(ctx: Context, smtp: Any, end: datetime) -> dict[str, int]:
@@ -160,28 +159,11 @@ async def test_sweeps_killed_at_random_30_times_send_every_alert_once(
     )
     rng = random.Random(30)
     instants = [T0 + timedelta(hours=6 * k) for k in range(1, 66)]  # 16 days
-    kills = 0
     try:
-        for at in instants:
-            while kills < 30 and rng.random() < 0.6:
-                proc = sweep_proc(config, at)
-                time.sleep(rng.uniform(0.5, 1.4))
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGKILL)
-                    kills += 1
-                proc.communicate(timeout=30)
-            finish(sweep_proc(config, at))
+        kills = await asyncio.to_thread(sweep_killing_at_random, config, instants, rng)
         assert kills == 30
         # Mail a killed sweep had claimed is released when its lease runs out
-        finish(
-            subprocess.Popen(
-                [sys.executable, "-m", "hub.cli", "outbox", "deliver", "--config", str(config)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )
-        )
+        await asyncio.to_thread(deliver_outbox, config)
         figures = await check_exactly_once(ctx, mail_stack.smtp, instants[-1])
         print(f"kills={kills} {figures}")
     finally:
@@ -194,10 +176,7 @@ async def test_two_hubs_on_postgresql_for_a_simulated_fortnight_send_every_alert
     config, ctx = await world(tmp_path, postgres_db, mail_stack.smtp.port)
     instants = [T0 + timedelta(hours=6 * k) for k in range(1, 66)]
     try:
-        for at in instants:
-            a, b = sweep_proc(config, at), sweep_proc(config, at)
-            finish(a)
-            finish(b)
+        await asyncio.to_thread(sweep_twice_at_once, config, instants)
         figures = await check_exactly_once(ctx, mail_stack.smtp, instants[-1])
         assert figures["raw_resends"] == 0
         print(figures)
@@ -208,7 +187,7 @@ async def test_two_hubs_on_postgresql_for_a_simulated_fortnight_send_every_alert
 async def test_a_new_bank_holiday_moves_open_policy_deadlines(
     mail_stack: Any, tmp_path: Path
 ) -> None:
-    config, ctx = await world(
+    _config, ctx = await world(
         tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db", mail_stack.smtp.port, n=4
     )
     try:

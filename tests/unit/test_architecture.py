@@ -35,10 +35,9 @@ ALLOWED = {
 # Modules over this many lines, and why they may be (STYLE.md: split by reason to change).
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50
-LONG_MODULES = {
-    # The referral form's label synonyms and value tables: one vocabulary, read together.
-    "hub/mail/vocabulary.py",
-}
+# None today: the referral form's vocabulary (hub/mail/vocabulary.py), the one the issue
+# allowed, fits under the limit. Add "path": "reason" here only with a reason.
+LONG_MODULES: dict[str, str] = {}
 
 Rule = Callable[[str, str], list[str]]
 

@@ -1,6 +1,6 @@
 """Duplicate detection survives redelivery: trace headers do not change the fingerprint."""
 
-from hub.services.intake import content_fingerprint
+from hub.mail import content_fingerprint
 
 BASE = b"From: a@lancashire.police.uk\r\nSubject: x\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n"
 

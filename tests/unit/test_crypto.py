@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from hub.crypto import keys
+from hub.crypto.boxes import BoxOpenError, open_sealed, seal_to, seal_to_hub
 from hub.crypto.indexes import Indexer
 from hub.crypto.sealing import Sealer, SealError
 
@@ -40,7 +41,7 @@ def test_sealed_values_open_with_the_right_key_only(tmp_path: Path) -> None:
     sealed = mine.seal(b"Emma Clarke")
     assert b"Emma" not in sealed
     assert mine.open(sealed) == b"Emma Clarke"
-    with pytest.raises(SealError, match="unknown key|does not have"):
+    with pytest.raises(SealError, match=r"unknown key|does not have"):
         theirs.open(sealed)
 
 
@@ -69,3 +70,33 @@ def test_blind_indexes_are_keyed_and_separated_by_purpose(tmp_path: Path) -> Non
     assert a.blind("identity", "x") == a.blind("identity", "x")
     assert a.blind("identity", "x") != b.blind("identity", "x")
     assert a.blind("identity", "x") != a.blind("recipient", "x")
+
+
+def test_answers_sealed_to_the_hub_open_with_its_box_key_only(tmp_path: Path) -> None:
+    keys.generate(tmp_path / "a")
+    keys.generate(tmp_path / "b")
+    mine, theirs = keys.load(tmp_path / "a"), keys.load(tmp_path / "b")
+    sealed = seal_to_hub(mine, b'{"text":"known to us"}')
+    assert b"known" not in sealed
+    assert open_sealed(mine, sealed) == b'{"text":"known to us"}'
+    with pytest.raises(BoxOpenError, match="integrity"):
+        open_sealed(theirs, sealed)
+
+
+def test_an_altered_sealed_box_fails_to_open(tmp_path: Path) -> None:
+    keys.generate(tmp_path)
+    ring = keys.load(tmp_path)
+    sealed = bytearray(seal_to_hub(ring, b"answer"))
+    sealed[-1] ^= 1
+    with pytest.raises(BoxOpenError):
+        open_sealed(ring, bytes(sealed))
+
+
+def test_a_box_sealed_to_a_public_key_opens_with_its_private_half(tmp_path: Path) -> None:
+    keys.generate(tmp_path / "agency")
+    keys.generate(tmp_path / "hub")
+    agency, hub = keys.load(tmp_path / "agency"), keys.load(tmp_path / "hub")
+    sealed = seal_to(bytes(agency.box_key.public_key), b"the signed request")
+    assert open_sealed(agency, sealed) == b"the signed request"
+    with pytest.raises(BoxOpenError):
+        open_sealed(hub, sealed)

@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
 
+from hub.domain.filenames import sanitise_filename
 from hub.domain.referral import Referral, missing_required
 from hub.mail import ParsedMail, is_machine_mail, parse_mail
 from hub.mail.htmltext import html_to_text
-from hub.mail.mime import POLICY, sanitise_filename
+from hub.mail.mime import POLICY
 
 ROOT = Path(__file__).parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "referrals"

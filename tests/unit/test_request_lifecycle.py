@@ -9,27 +9,31 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from hub.domain.referral import Role
-from hub.domain.requests import (
+from hub.domain.request_scope import (
     DEFAULT_LAWFUL_BASIS,
-    FINAL_STATES,
-    OPEN_STATES,
-    TRANSITIONS,
     Answer,
-    InvalidTransition,
-    JSONValue,
     LawfulBasis,
     PersonInScope,
     Question,
-    RequestEvent,
     RequestScope,
-    RequestState,
     ScopeError,
+    minimise,
+)
+from hub.domain.requests import (
+    FINAL_STATES,
+    OPEN_STATES,
+    TRANSITIONS,
+    InvalidTransition,
+    JSONValue,
+    RequestEvent,
+    RequestState,
     allowed_events,
     due_at,
     is_final,
     is_open,
     is_overdue,
-    minimise,
+    link_renewable,
+    link_state,
     request_document,
     request_reference,
     transition,
@@ -374,3 +378,65 @@ def test_a_request_document_refuses_what_it_cannot_stand_behind(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         _document(**override)
+
+
+# --- the link rule -------------------------------------------------------------------------
+
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
+LATER = NOW + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link's fields as the rule takes them (a live link to a sent request by default)."""
+
+    request_state: RequestState = S.SENT
+    expires_at: datetime = LATER
+    revoked_at: datetime | None = None
+    locked_at: datetime | None = None
+
+    def state(self) -> str:
+        return link_state(**vars(self), now=NOW)
+
+    def renewable(self) -> bool:
+        return link_renewable(**vars(self), now=NOW)
+
+
+def test_a_live_link_to_an_open_request_is_ok() -> None:
+    assert Link().state() == "ok"
+    assert Link(request_state=S.OPENED).state() == "ok"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        Link(expires_at=NOW),  # expiring exactly now is expired
+        Link(revoked_at=NOW - timedelta(hours=1)),
+        # An expired or revoked link says nothing about its request, answered or not.
+        Link(expires_at=NOW, request_state=S.ANSWERED),
+        Link(revoked_at=NOW, request_state=S.DECLINED, locked_at=NOW),
+        Link(request_state=S.WITHDRAWN),
+        Link(request_state=S.EXPIRED),
+        Link(request_state=S.DRAFT),
+    ],
+)
+def test_expired_revoked_and_closed_links_are_unusable(link: Link) -> None:
+    assert link.state() == "unusable"
+
+
+@pytest.mark.parametrize("state", [S.ANSWERED, S.ANSWERED_BY_EMAIL, S.DECLINED, S.NO_INFORMATION])
+def test_a_link_to_an_answered_request_says_so_even_when_locked(state: RequestState) -> None:
+    assert Link(request_state=state, locked_at=NOW).state() == "answered"
+
+
+def test_a_locked_link_to_an_open_request_is_locked() -> None:
+    assert Link(locked_at=NOW).state() == "locked"
+
+
+def test_only_a_merely_expired_link_to_an_open_request_is_renewable() -> None:
+    assert Link(expires_at=NOW).renewable()
+    assert Link(expires_at=NOW, request_state=S.OPENED).renewable()
+    assert not Link().renewable()  # still live
+    assert not Link(expires_at=NOW, revoked_at=NOW).renewable()
+    assert not Link(expires_at=NOW, locked_at=NOW).renewable()  # locked stays locked
+    assert not Link(expires_at=NOW, request_state=S.ANSWERED).renewable()

@@ -22,6 +22,7 @@ from hub.crypto.signing import (
     key_id,
     public_keys_document,
     sign_document,
+    trusted_keys,
     verify_document,
 )
 
@@ -295,7 +296,7 @@ def test_a_good_signature_checked_against_the_wrong_key_fails(
 def test_an_unknown_kid_fails_as_unknown_key(
     signer: tuple[SigningKey, str, dict[str, bytes]],
 ) -> None:
-    key, kid, trusted = signer
+    key, _kid, trusted = signer
     envelope = sign_document(DOCUMENT, key, "0123456789abcdef")
     with pytest.raises(UnknownKey, match="unknown key '0123456789abcdef'"):
         verify_document(envelope, trusted)
@@ -398,3 +399,39 @@ def test_the_published_keys_list_every_signing_key_and_the_active_box_key(
     # The box kid is named the way the key directory names it.
     box_public = bytes(PrivateKey(ring.current("box").secret).public_key)
     assert boxes[0]["kid"] == keys.fingerprint("box", box_public)
+
+
+def test_trusted_keys_reads_every_signing_key_of_a_published_document(tmp_path: Path) -> None:
+    keys.generate(tmp_path)
+    old_ring = keys.load(tmp_path)
+    old_envelope = sign_document(DOCUMENT, old_ring.signing_key, old_ring.active["signing"])
+    keys.generate(tmp_path, ("signing", "box"))  # rotate
+    ring = keys.load(tmp_path)
+    published = json.loads(json.dumps(public_keys_document(ring)))  # as read from keys.json
+
+    trusted = trusted_keys(published)
+
+    assert set(trusted) == set(ring.keys["signing"])  # the box key is not a signing key
+    assert verify_document(old_envelope, trusted) == DOCUMENT
+    # Wrong-key twin: a document listing only another hub's key verifies nothing of ours.
+    other = keys.generate(tmp_path / "other")
+    stranger = trusted_keys(public_keys_document(keys.load(tmp_path / "other")))
+    assert set(stranger) == {other["signing"]}
+    with pytest.raises(UnknownKey):
+        verify_document(old_envelope, stranger)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([], "keys. list"),
+        ({"keys": {}}, "keys. list"),
+        ({"keys": ["x"]}, "key #1 is not an object"),
+        ({"keys": [{"alg": "Ed25519", "public_key": "AAAA"}]}, "needs a kid"),
+        ({"keys": [{"alg": "Ed25519", "kid": "k", "public_key": "A"}]}, "not base64url"),
+        ({"keys": [{"alg": "Ed25519", "kid": "k", "public_key": "AAAA"}]}, "3 bytes"),
+    ],
+)
+def test_trusted_keys_refuses_a_document_of_the_wrong_shape(document: Any, message: str) -> None:
+    with pytest.raises(SignatureError, match=message):
+        trusted_keys(document)

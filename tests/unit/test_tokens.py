@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 
 from hub.crypto import keys
+from hub.crypto.encoding import b64url
+from hub.crypto.sessions import SessionSigner, same_token
 from hub.crypto.tokens import (
     TokenError,
     TokenExpired,
     TokenInvalid,
     TokenService,
     check_expiry,
+    derive_subkey,
 )
 
 KEY_A = bytes(range(32))
@@ -77,7 +80,7 @@ def test_the_same_key_and_purpose_agree_across_instances(service: TokenService) 
 
 
 def test_a_different_token_does_not_verify(service: TokenService) -> None:
-    token, token_hash = service.new_link_token()
+    _token, token_hash = service.new_link_token()
     other_token, _ = service.new_link_token()
     assert not service.verify(other_token, token_hash)
 
@@ -369,3 +372,47 @@ def test_malformed_codes_are_refused(service: TokenService, code: str) -> None:
 
 def test_a_malformed_stored_code_hash_is_refused(service: TokenService) -> None:
     assert service.verify_code("123456", 42, "not-a-hash") is False
+
+
+# --- session values ----------------------------------------------------------------------
+
+
+def test_the_session_signer_refuses_what_it_did_not_sign() -> None:
+    signer = SessionSigner(b"k" * 32)
+    value = signer.sign({"a": 1}, expires=1000)
+    assert signer.unsign(value, now=999) == {"a": 1}
+    assert signer.unsign(value, now=1000) is None
+    assert SessionSigner(b"j" * 32).unsign(value, now=0) is None
+    for bad in ["", ".", "x.y", "é.é", value + "x", "." + value, value.replace(".", "")]:
+        assert signer.unsign(bad, now=0) is None
+    # Signed but not a session (a list, no expiry, a bool expiry): refused too.
+    for body in [b"[]", b'{"data":{}}', b'{"data":{},"exp":true}', b'{"data":[],"exp":5}']:
+        encoded = b64url(body)
+        assert signer.unsign(f"{encoded}.{signer._mac(encoded)}", now=0) is None
+    assert "k" not in repr(signer)
+
+
+def test_a_session_value_with_a_non_ascii_mac_is_refused_not_an_error() -> None:
+    signer = SessionSigner(KEY_A)
+    body = signer.sign({"a": 1}, expires=1000).partition(".")[0]
+    assert signer.unsign(f"{body}.é", now=0) is None
+
+
+def test_sessions_are_signed_under_the_documented_web_session_subkey() -> None:
+    # Given the derivation every subkey uses, a cookie signed before a refactor still
+    # verifies after it, and a session MAC is never a link hash (another purpose).
+    subkey = hmac.new(KEY_A, b"marrac-hub:web-session", hashlib.sha256).digest()
+    assert derive_subkey(KEY_A, "web-session") == subkey
+    body, _, mac = SessionSigner(KEY_A).sign({"a": 1}, expires=5).partition(".")
+    assert mac == b64url(hmac.new(subkey, body.encode(), hashlib.sha256).digest())
+    assert derive_subkey(KEY_A, "web-session") != derive_subkey(KEY_A, PURPOSE)
+    assert derive_subkey(KEY_B, "web-session") != subkey
+    with pytest.raises(ValueError, match="reserved"):
+        TokenService(KEY_A, "web-session")  # no link token may share the session key
+
+
+def test_secrets_compare_equal_only_when_they_are() -> None:
+    assert same_token("abc", "abc")
+    assert not same_token("abc", "abd")
+    assert not same_token("abc", "ab")
+    assert not same_token("é", "e")

@@ -15,12 +15,10 @@ import contextlib
 import email
 import email.policy
 import re
-import shutil
 import smtplib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -32,22 +30,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from connectors.imap import ImapSource
 from hub.clock import FrozenClock
-from hub.config import Settings, for_tests
-from hub.crypto import keys
-from hub.crypto.keys import KeyRing
-from hub.runtime import drain, make_sender
+from hub.config import Settings
 from hub.services import info_requests
-from hub.services.context import Context, initialise, open_context
+from hub.services.context import Context, open_context
 from hub.services.info_requests import Created
-from hub.services.outbox import deliver_due
-from hub.store import migrate
 from hub.web import security
 from hub.web.app import ROOT, build_app, start_web
-from tests.support.hub import AGENCIES_TOML, FIXTURES, PASSWORD, REFERRALS, make_settings
+from tests.support.agencies import AGENCIES, GP, HEALTH_VISITOR, MAILBOX, SCHOOL
+from tests.support.hub import FIXTURES, PASSWORD, REFERRALS
+from tests.support.hubs import START, HubFactory, TestHub, build_hub
 from tests.support.mail_stack import MailStack
 from tests.support.services import free_port, require
+
+__all__ = ["GP", "HEALTH_VISITOR", "SCHOOL", "START"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -62,25 +58,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-START = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 
 Configure = Callable[[web.Application], None]
-
-
-@dataclass
-class Hub:
-    """A hub's settings, context and keys, as ``marrac-hub serve`` would build them."""
-
-    settings: Settings
-    ctx: Context
-    ring: KeyRing
-    clock: FrozenClock
-
-    def app(self, configure: Configure | None = None) -> web.Application:
-        app = build_app(self.ctx, self.ring)
-        if configure is not None:
-            configure(app)
-        return app
 
 
 def add_templates(app: web.Application, templates: dict[str, str]) -> None:
@@ -90,45 +69,18 @@ def add_templates(app: web.Application, templates: dict[str, str]) -> None:
     env.loader = jinja2.ChoiceLoader([jinja2.DictLoader(templates), env.loader])
 
 
-async def open_hub(data_dir: Path, *, template: Path | None = None, **overrides: Any) -> Hub:
-    """A hub in ``data_dir``: initialised there, or copied from an initialised
-    ``template`` (keys and migrated database: much faster than migrating again)."""
-    if template is not None:
-        shutil.copytree(template, data_dir, dirs_exist_ok=True)
-    settings = for_tests(data_dir, **overrides)
-    if template is None:
-        await initialise(settings)
-    clock = FrozenClock(START)
-    ctx = await open_context(settings, clock)
-    return Hub(settings, ctx, keys.load(settings.hub.key_dir), clock)
-
-
-@pytest.fixture(scope="session")
-def initialised_hub_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Keys and a migrated SQLite database, made once and copied by each ``hub``."""
-    data_dir = tmp_path_factory.mktemp("hub-template")
-    settings = for_tests(data_dir)
-    keys.ensure(settings.hub.key_dir)
-    migrate.upgrade(settings.database.url)
-    return data_dir
-
-
 @pytest.fixture
-async def hub(tmp_path: Path, initialised_hub_dir: Path) -> AsyncIterator[Hub]:
+async def hub(make_hub: HubFactory) -> TestHub:
     """A fresh hub on SQLite in ``tmp_path``, its clock frozen at ``START``. Each test
     has its own copy of the keys, so rotating them in one test leaks into no other."""
-    opened = await open_hub(tmp_path / "hub", template=initialised_hub_dir)
-    try:
-        yield opened
-    finally:
-        await opened.ctx.close()
+    return await make_hub()
 
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 
 @pytest.fixture
-async def make_client(hub: Hub) -> AsyncIterator[ClientFactory]:
+async def make_client(hub: TestHub) -> AsyncIterator[ClientFactory]:
     """``await make_client(configure)``: the hub's app (plus test-only routes added by
     ``configure``) on a loopback port, with an aiohttp client that keeps cookies."""
     clients: list[TestClient[web.Request, web.Application]] = []
@@ -146,59 +98,49 @@ async def make_client(hub: Hub) -> AsyncIterator[ClientFactory]:
             await client.close()
 
 
-# --- a hub in a background thread, for the browser --------------------------------------
+# --- a hub in a loop thread, for the browser ----------------------------------------------
 
 
-class LiveHub:
-    """The hub's web app served from its own thread and event loop on a free port."""
+class LoopThread:
+    """An event loop in a thread of its own: ``run(coro)`` from the test's thread (the
+    browser's: Playwright's sync API cannot run inside a running asyncio loop)."""
 
-    def __init__(self, data_dir: Path, configure: Configure | None) -> None:
-        self._data_dir = data_dir
-        self._configure = configure
-        self._ready = threading.Event()
-        self._failure: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="live-hub", daemon=True)
-        self.url = ""
-
-    def start(self) -> None:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="hub-loop", daemon=True)
         self._thread.start()
-        if not self._ready.wait(30):
-            raise RuntimeError("the live hub did not start within 30 s")
-        if self._failure is not None:
-            raise RuntimeError("the live hub failed to start") from self._failure
 
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+    def run(self, coro: Awaitable[Any], timeout: float = 60) -> Any:
+        async def wrap() -> Any:
+            return await coro
+
+        return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(timeout)
+
+    def close(self) -> None:
+        async def finish() -> None:
+            await self.loop.shutdown_asyncgens()
+
+        self.run(finish())
+        self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(30)
-        if self._thread.is_alive():
-            raise RuntimeError("the live hub did not stop within 30 s")
-        if self._failure is not None:
-            raise RuntimeError("the live hub failed") from self._failure
+        self.loop.close()
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # reported to the test thread by start()/stop()
-            self._failure = exc
-            self._ready.set()
 
-    async def _main(self) -> None:
-        opened = await open_hub(self._data_dir)
-        try:
-            server = await start_web(opened.app(self._configure), "127.0.0.1", 0)
-            try:
-                self._loop = asyncio.get_running_loop()
-                self._stop = asyncio.Event()
-                self.url = server.url
-                self._ready.set()
-                await self._stop.wait()
-            finally:
-                await server.stop()
-        finally:
-            await opened.ctx.close()
+@contextlib.contextmanager
+def serve_from(thread: LoopThread, app: web.Application, port: int = 0) -> Iterator[str]:
+    """Serve ``app`` on a loopback port from ``thread``'s loop: its URL while open."""
+    running = thread.run(start_web(app, "127.0.0.1", port))
+    try:
+        yield running.url
+    finally:
+        thread.run(running.stop())
+
+
+@dataclass(frozen=True)
+class LiveHub:
+    """A hub's web app served from a loop thread: the browser's address for it."""
+
+    url: str
 
 
 @pytest.fixture(scope="module")
@@ -209,14 +151,21 @@ def live_routes() -> Configure | None:
 
 @pytest.fixture(scope="module")
 def live_hub(
-    tmp_path_factory: pytest.TempPathFactory, live_routes: Configure | None
+    tmp_path_factory: pytest.TempPathFactory,
+    initialised_hub_dir: Path,
+    live_routes: Configure | None,
 ) -> Iterator[LiveHub]:
-    server = LiveHub(tmp_path_factory.mktemp("live-hub"), live_routes)
-    server.start()
+    thread = LoopThread()
     try:
-        yield server
+        data_dir = tmp_path_factory.mktemp("live-hub")
+        opened = thread.run(build_hub(data_dir, template=initialised_hub_dir))
+        try:
+            with serve_from(thread, opened.app(live_routes)) as url:
+                yield LiveHub(url)
+        finally:
+            thread.run(opened.close())
     finally:
-        server.stop()
+        thread.close()
 
 
 # --- Chromium ----------------------------------------------------------------------------
@@ -254,12 +203,6 @@ def browser() -> Iterator[Any]:
 # (signed, sealed, queued) by the service, and mailed through the real SMTP front end
 # into the agencies' real mailboxes.
 
-SCHOOL, GP, HEALTH_VISITOR = "st-aidans-primary", "larch-street-surgery", "preston-health-visitors"
-MAILBOX = {
-    SCHOOL: "dsl.school@hub.test",
-    GP: "safeguarding.gp@hub.test",
-    HEALTH_VISITOR: "hv.preston@hub.test",
-}
 # Names from the case study: none may appear on a page before the code is proved.
 CASE_NAMES = ("Clarke", "Emma", "Lily", "Hughes", "Noah")
 _LINK = re.compile(r"https?://[^\s/]+(/r/[A-Za-z0-9_-]{43})\b")
@@ -268,14 +211,25 @@ _CODE = re.compile(r"one-time code is: (\d{6})\b")
 
 @dataclass
 class World:
-    """A hub holding the case study, its agencies' mailboxes in Dovecot, and a context
-    for the test's own service calls."""
+    """A test hub on real edges holding the case study, its agencies' mailboxes in
+    Dovecot, and a context for the test's own service calls."""
 
-    settings: Settings
-    ctx: Context
-    clock: FrozenClock
+    hub: TestHub
     stack: MailStack
     case_ref: str
+
+    @property
+    def settings(self) -> Settings:
+        return self.hub.settings
+
+    @property
+    def ctx(self) -> Context:
+        return self.hub.ctx
+
+    @property
+    def clock(self) -> FrozenClock:
+        assert isinstance(self.hub.clock, FrozenClock)
+        return self.hub.clock
 
     async def create(self, slug: str = SCHOOL, **kwargs: Any) -> Created:
         return await info_requests.create_request(
@@ -283,7 +237,7 @@ class World:
         )
 
     async def deliver(self) -> int:
-        return await deliver_due(self.ctx, make_sender(self.settings))
+        return await self.hub.deliver()
 
     def mails(self, slug: str, subject_part: str = "") -> list[EmailMessage]:
         """The agency's mailbox in Dovecot, oldest first (read over IMAP)."""
@@ -292,7 +246,7 @@ class World:
             msg = email.message_from_bytes(raw, policy=email.policy.default)
             if subject_part in str(msg["Subject"]):
                 found.append(msg)
-        return found  # type: ignore[return-value]
+        return found
 
     async def code(self, slug: str) -> str:
         """Deliver the outbox, then the newest one-time code in the agency's mailbox."""
@@ -326,53 +280,45 @@ async def open_world(
     public_url: str = "http://127.0.0.1:8080",
     referral_over_smtp: bool = False,
 ) -> World:
-    """Keys (copied from ``template`` when given), a migrated database (SQLite in
-    ``data_dir`` by default), the case study taken in by intake, the agencies synced.
+    """A hub on real edges (``build_hub``) with the agencies synced and the case study
+    taken in by intake.
 
     The referral is put straight into the intake mailbox (IMAP APPEND), or with
     ``referral_over_smtp`` sent through the SMTP front end, which delivers it to Dovecot
     over LMTP before it answers."""
-    add_agency_mailboxes(stack)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if template is not None:
-        shutil.copytree(template / "keys", data_dir / "keys", dirs_exist_ok=True)
-        if db_url is None:
-            shutil.copy(template / "hub.db", data_dir / "hub.db")
-    url = db_url or f"sqlite+aiosqlite:///{data_dir}/hub.db"
-    (data_dir / "agencies.toml").write_text(AGENCIES_TOML)
-    settings = make_settings(
+    await asyncio.to_thread(add_agency_mailboxes, stack)
+    opened = await build_hub(
         data_dir,
-        url,
-        imap_port=stack.dovecot.imap_port,
-        smtp_port=stack.smtp.port,
+        db=db_url,
+        edges=stack,
+        clock=clock,
+        template=template,
+        agencies=AGENCIES,
         hub={"public_url": public_url},
         replies={"password": PASSWORD},
-        agencies={"file": str(data_dir / "agencies.toml")},
     )
-    if template is None or db_url is not None:
-        await initialise(settings)
-    clock = clock or FrozenClock(START)
-    ctx = await open_context(settings, clock)
     try:
-        await info_requests.sync_agencies(ctx, data_dir / "agencies.toml", "test")
         raw = (FIXTURES / "referrals" / "01-case-study.eml").read_bytes()
-        if referral_over_smtp:
-            with smtplib.SMTP("127.0.0.1", stack.smtp.port, timeout=10) as smtp:
-                smtp.sendmail("sarah.holt@lancashire.police.uk", [REFERRALS], raw)
-        else:
-            stack.dovecot.append(REFERRALS, raw)
-        source = ImapSource(settings.intake)
-        try:
-            report = await drain(ctx, source)
-        finally:
-            await source.close()
+        await asyncio.to_thread(put_referral, stack, raw, over_smtp=referral_over_smtp)
+        report = await opened.drain()
+        # Log out now: the source reconnects by itself if a test drains again.
+        await opened.source.close()
         assert report.outcomes == {"case": 1}, report.outcomes
         case_ref = report.results[0].case_ref
         assert case_ref is not None
     except BaseException:
-        await ctx.close()
+        await opened.close()
         raise
-    return World(settings, ctx, clock, stack, case_ref)
+    return World(opened, stack, case_ref)
+
+
+def put_referral(stack: MailStack, raw: bytes, *, over_smtp: bool) -> None:
+    """Into the intake mailbox: by IMAP APPEND, or through the SMTP front end."""
+    if not over_smtp:
+        stack.dovecot.append(REFERRALS, raw)
+        return
+    with smtplib.SMTP("127.0.0.1", stack.smtp.port, timeout=10) as smtp:
+        smtp.sendmail("sarah.holt@lancashire.police.uk", [REFERRALS], raw)
 
 
 @pytest.fixture
@@ -384,7 +330,7 @@ async def world(
     try:
         yield opened
     finally:
-        await opened.ctx.close()
+        await opened.hub.close()
 
 
 class Agent:
@@ -452,9 +398,7 @@ AgentFactory = Callable[[], Agent]
 @pytest.fixture
 async def served(world: World) -> AsyncIterator[str]:
     """The hub's web app on a loopback port, serving ``world`` from the test's loop."""
-    running = await start_web(
-        build_app(world.ctx, keys.load(world.settings.hub.key_dir)), "127.0.0.1", 0
-    )
+    running = await start_web(world.hub.app(), "127.0.0.1", 0)
     try:
         yield running.url
     finally:
@@ -481,30 +425,6 @@ async def agents(served: str) -> AsyncIterator[AgentFactory]:
 # --- the same from a thread, for Playwright's sync API -------------------------------------
 
 
-class LoopThread:
-    """An event loop in a thread of its own: ``run(coro)`` from the test's thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="hub-loop", daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Awaitable[Any], timeout: float = 60) -> Any:
-        async def wrap() -> Any:
-            return await coro
-
-        return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(timeout)
-
-    def close(self) -> None:
-        async def finish() -> None:
-            await self.loop.shutdown_asyncgens()
-
-        self.run(finish())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(30)
-        self.loop.close()
-
-
 @dataclass
 class LiveWorld:
     """``World`` plus the hub's web app, both living in a :class:`LoopThread`: the
@@ -513,7 +433,6 @@ class LiveWorld:
     thread: LoopThread
     world: World
     server_ctx: Context
-    running: Any
     url: str
 
     def run(self, coro: Awaitable[Any], timeout: float = 60) -> Any:
@@ -542,15 +461,11 @@ def live_world(
         try:
             server_ctx = thread.run(open_context(world.settings, clock))
             try:
-                app = build_app(server_ctx, keys.load(world.settings.hub.key_dir))
-                running = thread.run(start_web(app, "127.0.0.1", port))
-                try:
-                    yield LiveWorld(thread, world, server_ctx, running, url)
-                finally:
-                    thread.run(running.stop())
+                with serve_from(thread, build_app(server_ctx, world.hub.ring), port):
+                    yield LiveWorld(thread, world, server_ctx, url)
             finally:
                 thread.run(server_ctx.close())
         finally:
-            thread.run(world.ctx.close())
+            thread.run(world.hub.close())
     finally:
         thread.close()

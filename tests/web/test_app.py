@@ -20,8 +20,9 @@ from hub.crypto import keys
 from hub.crypto.signing import public_keys_document, sign_document, verify_document
 from hub.web import app as web_app
 from hub.web import pages
+from tests.support.hubs import TestHub, build_hub
 from tests.support.services import free_port, port_open
-from tests.web.conftest import ClientFactory, Hub, open_hub
+from tests.web.conftest import ClientFactory
 
 EXPECTED_HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -157,7 +158,7 @@ async def test_static_routes_do_not_escape_their_folders(
 
 
 async def test_keys_json_publishes_the_active_signing_key(
-    make_client: ClientFactory, hub: Hub
+    make_client: ClientFactory, hub: TestHub
 ) -> None:
     client = await make_client()
     response = await client.get("/.well-known/marrac-hub/keys.json")
@@ -179,7 +180,7 @@ async def test_keys_json_publishes_the_active_signing_key(
 
 
 async def test_keys_json_after_rotation_lists_old_and_new_signing_keys(
-    make_client: ClientFactory, hub: Hub
+    make_client: ClientFactory, hub: TestHub
 ) -> None:
     old = hub.ring.active["signing"]
     new = keys.generate(hub.settings.hub.key_dir, ("signing",))["signing"]
@@ -200,7 +201,7 @@ async def test_healthz_is_ok_when_the_database_answers(make_client: ClientFactor
 
 
 async def test_healthz_is_503_when_the_database_does_not_answer(
-    make_client: ClientFactory, hub: Hub
+    make_client: ClientFactory, hub: TestHub
 ) -> None:
     working = hub.ctx.engine
     # A PostgreSQL URL on a port nobody listens on: refused at once. (A SQLite file that
@@ -220,7 +221,7 @@ async def test_healthz_is_503_when_the_database_does_not_answer(
 
 
 async def test_without_node_modules_pages_render_unstyled_and_warn_once(
-    hub: Hub, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    hub: TestHub, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     missing = tmp_path / "no-node-modules"
     with caplog.at_level(logging.WARNING, logger="hub.web"):
@@ -238,7 +239,7 @@ async def test_without_node_modules_pages_render_unstyled_and_warn_once(
 
 
 async def test_the_access_log_names_routes_never_paths(
-    hub: Hub, caplog: pytest.LogCaptureFixture
+    hub: TestHub, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def link(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -261,7 +262,7 @@ async def test_the_access_log_names_routes_never_paths(
 
 async def test_run_web_serves_on_the_configured_port_until_stopped(tmp_path: Path) -> None:
     port = free_port()
-    hub = await open_hub(tmp_path, web={"host": "127.0.0.1", "port": port})
+    hub = await build_hub(tmp_path, web={"host": "127.0.0.1", "port": port})
     stop = asyncio.Event()
     task = asyncio.create_task(web_app.run_web(hub.ctx, hub.ring, stop))
     try:
@@ -286,7 +287,7 @@ async def test_run_web_serves_on_the_configured_port_until_stopped(tmp_path: Pat
 
 async def test_run_web_stops_when_cancelled(tmp_path: Path) -> None:
     port = free_port()
-    hub = await open_hub(tmp_path, web={"host": "127.0.0.1", "port": port})
+    hub = await build_hub(tmp_path, web={"host": "127.0.0.1", "port": port})
     task = asyncio.create_task(web_app.run_web(hub.ctx, hub.ring))
     try:
         for _ in range(100):
