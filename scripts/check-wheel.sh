@@ -64,6 +64,8 @@ EOF
 
 step "installing $(basename "$wheel") (not editable)"
 "${pip[@]}" install --no-deps --no-index "$wheel"
+step "requirements/hub.txt satisfies the wheel's dependencies (pip check)"
+"${pip[@]}" check
 
 # Run where nothing of the checkout is within reach: no source tree on the path, the
 # settings copied (their relative paths then point inside $work, not at the checkout).

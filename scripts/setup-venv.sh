@@ -51,6 +51,12 @@ if [ ! -f "$stamp" ]; then
     echo "setup-venv: installing from $lock failed (above)" >&2
     exit 1
   fi
+  # A dependency added to pyproject.toml but not to the lock shows here, not at import.
+  if ! .venv/bin/python -m pip check --disable-pip-version-check >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup-venv: $lock does not satisfy pyproject.toml: run bash scripts/lock.sh" >&2
+    exit 1
+  fi
   rm -f .venv/.installed-"$kind"-*
   touch "$stamp"
 fi

@@ -13,7 +13,6 @@ from hub.config.policy_file import load_policy
 from hub.config.problems import ConfigError, Problems
 from hub.config.reading import resolve
 from hub.config.sections import (
-    HubSettings,
     IntakeSettings,
     OutboxSettings,
     Settings,
@@ -99,7 +98,7 @@ def _check_outbox(outbox: OutboxSettings, problems: Problems) -> None:
 def _check_policy(settings: Settings, problems: Problems) -> None:
     """A bad policy file stops the hub at start; its calendar must be the hub's zone,
     or deadlines would be counted in one zone and shown in another."""
-    hub: HubSettings = settings.hub
+    hub = settings.hub
     if hub.policy_file is None or not problems.clean("hub", "policy_file"):
         return
     try:

@@ -83,13 +83,14 @@ def _problem(hint: object, declared: Declaration, value: Any) -> str | None:
     """What is wrong with a value of the right type, or None."""
     if hint is Path and value == "":
         return "must not be empty"
+    phrase = None
     if declared.choices and value not in declared.choices:
-        phrase: str | None = f"must be one of {', '.join(declared.choices)}"
+        phrase = f"must be one of {', '.join(declared.choices)}"
     elif declared.minimum is not None or declared.maximum is not None:
         phrase = _out_of_range(declared, value)
-    else:
+    if phrase is None:
         return declared.check(value) if declared.check else None
-    if phrase is None or declared.secret:
+    if declared.secret:
         return phrase
     shown = _number(value) if isinstance(value, float) else repr(value)
     return f"{phrase}, not {shown}"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
 def b64url(data: bytes) -> str:
@@ -14,9 +17,13 @@ def b64url(data: bytes) -> str:
 
 def unb64url(text: str) -> bytes:
     """The bytes behind unpadded (or padded) base64url text; raises ``ValueError`` for
-    anything else."""
+    anything else, including characters outside the alphabet (which the standard
+    library's urlsafe decoder would silently drop)."""
+    if not _ALPHABET.fullmatch(text):
+        raise ValueError("not base64url: a character outside A-Z a-z 0-9 - _")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        padded = text + "=" * (-len(text) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise ValueError(f"not base64url: {exc}") from None
 

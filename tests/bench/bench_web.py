@@ -36,7 +36,7 @@ from hub.runtime import drain
 from hub.services import info_requests
 from hub.services.context import initialise, open_context
 from hub.web.app import build_app, start_web
-from tests.support.hub import AGENCIES_TOML
+from tests.support.agencies import write_directory
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERRAL = ROOT / "tests" / "fixtures" / "referrals" / "01-case-study.eml"
@@ -165,7 +165,7 @@ async def _get(session: aiohttp.ClientSession, url: str) -> int:
 
 async def prepare(data_dir: Path) -> tuple[str, str]:
     """A hub holding the case study and one request: (case ref, the request's token)."""
-    (data_dir / "agencies.toml").write_text(AGENCIES_TOML)
+    write_directory(data_dir / "agencies.toml")
     settings = hub_settings(data_dir)
     await initialise(settings)
     ctx = await open_context(settings)

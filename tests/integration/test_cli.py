@@ -14,17 +14,11 @@ from pathlib import Path
 
 import jsonschema
 
+from tests.support.agencies import SCHOOL, agencies, write_directory
 from tests.support.hub import FIXTURES, write_config
 
 ROOT = Path(__file__).parents[2]
 SCHEMAS = ROOT / "schemas"
-AGENCIES = """
-[[agency]]
-slug = "st-aidans-primary"
-name = "St Aidan's Primary School"
-type = "school"
-emails = ["dsl@st-aidans.example.sch.uk"]
-"""
 
 
 def schema(name: str) -> dict:
@@ -44,7 +38,7 @@ class Hub:
                 "agencies": {"file": str(tmp / "agencies.toml")},
             },
         )
-        (tmp / "agencies.toml").write_text(AGENCIES)
+        write_directory(tmp / "agencies.toml", agencies(only=(SCHOOL,)))
 
     def run(self, *args: str, code: int = 0) -> str:
         done = subprocess.run(

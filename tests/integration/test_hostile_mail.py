@@ -11,27 +11,28 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub.clock import SystemClock
 from hub.runtime import intake_loop
 from hub.services import parked
 from hub.store.models import InboundMessage, OutboxMessage
 from tests.support.hostile import corpus
-from tests.support.hub import REFERRALS, make_settings, start_context, wait_until
+from tests.support.hub import REFERRALS, wait_until
+from tests.support.hubs import build_hub
 
 
 async def test_every_hostile_mail_gets_an_outcome_and_the_poller_survives(
     mail_stack: Any, tmp_path: Path
 ) -> None:
-    dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
+    dovecot = mail_stack.dovecot
     mails = corpus()
     assert len(mails) >= 40
-    settings = make_settings(
+    hub = await build_hub(
         tmp_path,
-        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
-        imap_port=dovecot.imap_port,
-        smtp_port=smtp.port,
+        edges=mail_stack,
+        clock=SystemClock(),
         intake={"poll_seconds": 1, "batch_size": 20},
     )
-    ctx = await start_context(settings)
+    ctx = hub.ctx
     wake = asyncio.Event()
     poller = asyncio.create_task(intake_loop(ctx, wake))
     try:

@@ -1,4 +1,6 @@
-"""Building a hub against the test services: settings, a context, a config file, waits."""
+"""Settings against the test services, a config file, bounded waits; the shared names.
+
+A whole test hub (settings, keys, context, edges) is built by ``tests.support.hubs``."""
 
 from __future__ import annotations
 
@@ -15,26 +17,6 @@ REFERRALS = "marrac-referrals@hub.test"
 TEAM_LEADER = "team-leader.south@hub.test"
 PASSWORD = "test-pass"
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-# The agencies of the case study, with mailboxes on the test Dovecot (users added by tests).
-AGENCIES_TOML = """
-[[agency]]
-slug = "st-aidans-primary"
-name = "St Aidan's Primary School"
-type = "school"
-emails = ["dsl.school@hub.test"]
-
-[[agency]]
-slug = "larch-street-surgery"
-name = "Larch Street Surgery"
-type = "gp"
-emails = ["safeguarding.gp@hub.test"]
-
-[[agency]]
-slug = "preston-health-visitors"
-name = "Preston Health Visiting Team"
-type = "health-visitor"
-emails = ["hv.preston@hub.test"]
-"""
 
 
 def settings_dict(
@@ -107,6 +89,8 @@ def write_config(path: Path, raw: dict[str, Any]) -> Path:
 
 
 async def start_context(settings: Settings, clock: Any = None) -> Context:
+    """Initialise and open a context for ``settings`` (real clock unless given). For a
+    whole hub with its edges, prefer ``tests.support.hubs.build_hub``."""
     await initialise(settings)
     return await open_context(settings, clock)
 
