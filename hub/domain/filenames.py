@@ -19,6 +19,8 @@ import re
 import unicodedata
 import urllib.parse
 
+from hub.domain.text import clean_line
+
 MAX_DISPLAY_CHARS = 120
 DEFAULT_DISPLAY_NAME = "attachment.bin"
 MAX_STORED_CHARS = 100
@@ -26,24 +28,12 @@ DEFAULT_STORED_STEM = "attachment"
 # An extension longer than this is not one a reader would recognise.
 MAX_EXTENSION_CHARS = 10
 
-# Control characters (C0, DEL, C1) become spaces; lone surrogates (from odd charsets)
-# and bidi overrides and isolates (a spoofing trick) are removed.
-_INVISIBLE = re.compile("[\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u3000]+")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._ -]")
 
 
 def basename(name: str) -> str:
     """The last path component, whichever separator the sender's system used."""
     return name.replace("\\", "/").rsplit("/", 1)[-1]
-
-
-def clean_line(value: str, limit: int) -> str:
-    """One line of display text: controls become spaces, invisible characters go, runs
-    of spaces become one; trimmed and cut to ``limit`` characters."""
-    text = _CONTROLS.sub(" ", _INVISIBLE.sub("", value))
-    return _SPACES.sub(" ", text).strip()[:limit].rstrip()
 
 
 def split_extension(name: str) -> tuple[str, str]:

@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable
 from email.message import Message
 
+from hub.domain.text import clean_line
 from hub.mail.mime import addresses, header
-from hub.mail.values import clean_line
 
 _PRECEDENCE = frozenset(("bulk", "junk", "list", "auto_reply"))
 _DECLARED_AUTOREPLY = ("X-Autoreply", "X-Autorespond")

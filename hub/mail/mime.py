@@ -26,7 +26,7 @@ from email.utils import getaddresses
 
 from hub.domain.filenames import sanitise_filename
 from hub.domain.referral import Attachment
-from hub.mail.values import clean_line
+from hub.domain.text import clean_line
 
 # Header values are cut to this before anything parses them; real ones are far shorter.
 HEADER_CHARS = 1_000

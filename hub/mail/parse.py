@@ -16,6 +16,7 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 
 from hub.domain.referral import Referral
+from hub.domain.text import clean_line
 from hub.mail.envelope import ParsedMail
 from hub.mail.form import read_form
 from hub.mail.htmltext import html_to_text
@@ -30,7 +31,6 @@ from hub.mail.mime import (
     read_message,
 )
 from hub.mail.rawmail import normalise_message_id
-from hub.mail.values import clean_line
 
 MAX_SUBJECT_CHARS = 300
 NO_FORM = "no referral form found in the mail"

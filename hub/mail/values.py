@@ -32,9 +32,6 @@ MAX_CHILDREN = 20
 # charsets; they cannot be stored as UTF-8) and bidi overrides (they reorder text on
 # screen, a known spoofing trick). Removed from every value we keep.
 _UNWANTED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
-_INVISIBLE = re.compile("[\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u3000]+")
 
 
 def clean_text(value: str, limit: int = MAX_VALUE_CHARS) -> str | None:
@@ -46,12 +43,6 @@ def clean_text(value: str, limit: int = MAX_VALUE_CHARS) -> str | None:
     text = _UNWANTED.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
     text = text.replace("\u00a0", " ").strip()
     return text[:limit].rstrip() or None
-
-
-def clean_line(value: str, limit: int) -> str:
-    """One line of display text (a subject, a filename): controls become spaces."""
-    text = _CONTROLS.sub(" ", _INVISIBLE.sub("", value))
-    return _SPACES.sub(" ", text).strip()[:limit].rstrip()
 
 
 @lru_cache(maxsize=4096)

@@ -27,14 +27,17 @@ def settings_dict(
     smtp_port: int | None = None,
     **sections: dict[str, Any],
 ) -> dict[str, Any]:
-    """A settings document for a hub reading Dovecot and sending through the test SMTP."""
+    """A settings document for a hub reading Dovecot and sending through the test SMTP.
+
+    A port not given is 1, where nothing listens: the settings are valid, and a hub
+    that tries that edge meets a refused connection."""
     raw: dict[str, Any] = {
         "hub": {"data_dir": str(data_dir)},
         "database": {"url": db_url},
         "intake": {
             "source": "imap",
             "imap_host": "127.0.0.1",
-            "imap_port": imap_port or 0,
+            "imap_port": imap_port or 1,
             "imap_security": "plain",
             "username": REFERRALS,
             "password": PASSWORD,
@@ -44,7 +47,7 @@ def settings_dict(
         "smtp": {
             "transport": "smtp",
             "host": "127.0.0.1",
-            "port": smtp_port or 0,
+            "port": smtp_port or 1,
             "security": "plain",
             "timeout_seconds": 5,
         },

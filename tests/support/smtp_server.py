@@ -432,7 +432,9 @@ class SmtpServer:
                 code, text = exc.recipients[rcpt]
                 raise _LmtpError(code, text.decode(errors="replace")) from exc
             except smtplib.SMTPResponseException as exc:
-                raise _LmtpError(exc.smtp_code, exc.smtp_error.decode(errors="replace")) from exc
+                error = exc.smtp_error
+                reply = error.decode(errors="replace") if isinstance(error, bytes) else error
+                raise _LmtpError(exc.smtp_code, reply) from exc
             except smtplib.SMTPException as exc:
                 raise _LmtpError(451, f"4.4.1 LMTP delivery failed: {exc}") from exc
             with contextlib.suppress(Exception):
