@@ -49,14 +49,39 @@ async def populate(ctx: Context, cases: int, requests: int, due: int) -> None:
     async with ctx.sessions() as s, s.begin():
         for table in (AlertStep, OutboxMessage, RequestLink, InfoRequest, Milestone, Case, Agency):
             await s.execute(delete(table))
-        await s.execute(insert(Agency.__table__), [dict(
-            id=1, slug="a", name="A", type="school", emails=["a@agency.example"],
-            shares_systems=False, response_hours=0, active=True, updated_at=NOW)])
+        await s.execute(
+            insert(Agency.__table__),
+            [
+                dict(
+                    id=1,
+                    slug="a",
+                    name="A",
+                    type="school",
+                    emails=["a@agency.example"],
+                    shares_systems=False,
+                    response_hours=0,
+                    active=True,
+                    updated_at=NOW,
+                )
+            ],
+        )
         for start in range(0, cases, 5000):
-            await s.execute(insert(Case.__table__), [dict(
-                id=i + 1, ref=f"MR-2026-{i + 1:06d}", status="open", received_at=NOW,
-                source="form", linked_refs=[], problems=[], details_sealed=sealed,
-            ) for i in range(start, min(cases, start + 5000))])
+            await s.execute(
+                insert(Case.__table__),
+                [
+                    dict(
+                        id=i + 1,
+                        ref=f"MR-2026-{i + 1:06d}",
+                        status="open",
+                        received_at=NOW,
+                        source="form",
+                        linked_refs=[],
+                        problems=[],
+                        details_sealed=sealed,
+                    )
+                    for i in range(start, min(cases, start + 5000))
+                ],
+            )
         half = due // 2
         rows = []
         for i in range(cases):
@@ -64,24 +89,47 @@ async def populate(ctx: Context, cases: int, requests: int, due: int) -> None:
                 is_due = kind == "plan-48h" and i < half
                 # Due items: a plan that fell due an hour ago (the "due" step is owed).
                 due_at = NOW - timedelta(hours=1) if is_due else later
-                rows.append(dict(case_id=i + 1, kind=kind, anchor_at=NOW - timedelta(days=2),
-                                 due_at=due_at, state="pending",
-                                 next_action_at=due_at if is_due else later))
+                rows.append(
+                    dict(
+                        case_id=i + 1,
+                        kind=kind,
+                        anchor_at=NOW - timedelta(days=2),
+                        due_at=due_at,
+                        state="pending",
+                        next_action_at=due_at if is_due else later,
+                    )
+                )
             if len(rows) >= 10000:
                 await s.execute(insert(Milestone.__table__), rows)
                 rows = []
         if rows:
             await s.execute(insert(Milestone.__table__), rows)
         for start in range(0, requests, 5000):
-            await s.execute(insert(InfoRequest.__table__), [dict(
-                id=i + 1, ref=f"RQ-2026-{i + 1:06d}", case_id=(i % cases) + 1, agency_id=1,
-                state="sent", urgency="standard", lawful_basis="x", requested_by="cc",
-                authorised_by="tl", document_sealed=doc, signature_kid="k",
-                signature_digest="d", created_at=NOW - timedelta(days=5),
-                sent_at=NOW - timedelta(days=5),
-                due_at=NOW if i < due - half else later + timedelta(days=5),
-                next_action_at=NOW if i < due - half else later, due_rule="explicit",
-            ) for i in range(start, min(requests, start + 5000))])
+            await s.execute(
+                insert(InfoRequest.__table__),
+                [
+                    dict(
+                        id=i + 1,
+                        ref=f"RQ-2026-{i + 1:06d}",
+                        case_id=(i % cases) + 1,
+                        agency_id=1,
+                        state="sent",
+                        urgency="standard",
+                        lawful_basis="x",
+                        requested_by="cc",
+                        authorised_by="tl",
+                        document_sealed=doc,
+                        signature_kid="k",
+                        signature_digest="d",
+                        created_at=NOW - timedelta(days=5),
+                        sent_at=NOW - timedelta(days=5),
+                        due_at=NOW if i < due - half else later + timedelta(days=5),
+                        next_action_at=NOW if i < due - half else later,
+                        due_rule="explicit",
+                    )
+                    for i in range(start, min(requests, start + 5000))
+                ],
+            )
 
 
 async def one_sweep(ctx: Context) -> tuple[float, float, int]:
@@ -108,20 +156,25 @@ async def main() -> None:
             await populate(ctx, 30_000, 100_000, 1_300)
             await sweep.recompute_if_holidays_changed(ctx, NOW)
             t, mem, steps = await one_sweep(ctx)
-            lines.append(f"| 30,000 cases + 100,000 requests, 1 % due (1,300 items) | "
-                         f"{t * 1000:.0f} ms | {steps} | {mem:.1f} MiB |")
+            lines.append(
+                f"| 30,000 cases + 100,000 requests, 1 % due (1,300 items) | "
+                f"{t * 1000:.0f} ms | {steps} | {mem:.1f} MiB |"
+            )
             for total in (1_000, 10_000, 100_000):
                 await populate(ctx, max(300, total * 3 // 10), total, 300)
                 t, mem, steps = await one_sweep(ctx)
-                lines.append(f"| {total:,} requests, 300 due | {t * 1000:.0f} ms | {steps} | "
-                             f"{mem:.1f} MiB |")
+                lines.append(
+                    f"| {total:,} requests, 300 due | {t * 1000:.0f} ms | {steps} | {mem:.1f} MiB |"
+                )
             await ctx.close()
         finally:
             if args.db == "postgresql":
                 drop_database(url)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; database: {args.db}; peak RSS {rss:.0f} MiB")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; database: {args.db}; peak RSS {rss:.0f} MiB"
+    )
     print("| open items | one sweep | steps sent | peak Python allocations |")
     print("|---|---|---|---|")
     print("\n".join(lines))
