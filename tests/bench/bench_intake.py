@@ -19,12 +19,13 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from connectors.imap import ImapSource
-from hub.runtime import drain, intake_loop
+from hub.clock import SystemClock
+from hub.runtime import intake_loop
 from hub.services.context import Context
 from hub.store.models import Case, OutboxMessage
 from tests.support.dovecot import DovecotServer
-from tests.support.hub import REFERRALS, make_settings, start_context, wait_until
+from tests.support.hub import REFERRALS, wait_until
+from tests.support.hubs import Ports, TestHub, build_hub
 from tests.support.postgres import create_database, drop_database
 from tests.support.referrals import referral
 
@@ -83,18 +84,18 @@ def bare_fetch(dovecot: DovecotServer, batch: int) -> float:
         client.logout()
 
 
-async def throughput(ctx: Context, dovecot: DovecotServer, n: int) -> tuple[float, float, int]:
+async def throughput(hub: TestHub, dovecot: DovecotServer, n: int) -> tuple[float, float, int]:
+    ctx = hub.ctx
     client = dovecot.imap_client(REFERRALS)
     for i in range(n):
         client.append("INBOX", referral(20_000 + i))
     client.logout()
     bare = bare_fetch(dovecot, ctx.settings.intake.batch_size)
     cases_before = await count(ctx, Case)
-    source = ImapSource(ctx.settings.intake)
     started = time.perf_counter()
-    report = await drain(ctx, source)
+    report = await hub.drain()  # its first connection: the source has not been used yet
     elapsed = time.perf_counter() - started
-    await source.close()
+    await hub.source.close()
     made = await count(ctx, Case) - cases_before
     assert made == n, (made, report.outcomes)
     assert dovecot.count(REFERRALS) == 0
@@ -108,21 +109,20 @@ async def main() -> None:
     parser.add_argument("--drain", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, DovecotServer() as dovecot:
-        url = f"sqlite+aiosqlite:///{tmp}/hub.db" if args.db == "sqlite" else create_database()
+        url = None if args.db == "sqlite" else create_database()
         try:
-            settings = make_settings(
+            hub = await build_hub(
                 Path(tmp),
-                url,
-                imap_port=dovecot.imap_port,
-                smtp_port=1,
+                db=url,
+                edges=Ports(imap_port=dovecot.imap_port),
+                clock=SystemClock(),
                 intake={"poll_seconds": 30},
             )
-            ctx = await start_context(settings)
-            lat = await latency(ctx, dovecot, args.latency)
-            rate, bare, _ = await throughput(ctx, dovecot, args.drain)
-            await ctx.close()
+            lat = await latency(hub.ctx, dovecot, args.latency)
+            rate, bare, _ = await throughput(hub, dovecot, args.drain)
+            await hub.close()
         finally:
-            if args.db == "postgresql":
+            if url is not None:
                 drop_database(url)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

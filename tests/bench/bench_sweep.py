@@ -23,9 +23,8 @@ from pathlib import Path
 from sqlalchemy import delete, insert
 
 from hub.clock import FrozenClock
-from hub.config import for_tests
 from hub.services import sweep
-from hub.services.context import Context, initialise, open_context
+from hub.services.context import Context
 from hub.store.models import (
     Agency,
     AlertStep,
@@ -35,6 +34,7 @@ from hub.store.models import (
     OutboxMessage,
     RequestLink,
 )
+from tests.support.hubs import build_hub
 from tests.support.postgres import create_database, drop_database
 
 NOW = datetime(2026, 3, 18, 10, 0, tzinfo=UTC)  # a Wednesday, inside agency hours
@@ -147,11 +147,10 @@ async def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{tmp}/hub.db" if args.db == "sqlite" else create_database()
+        url = None if args.db == "sqlite" else create_database()
         try:
-            settings = for_tests(Path(tmp), database={"url": url})
-            await initialise(settings)
-            ctx = await open_context(settings, FrozenClock(NOW))
+            hub = await build_hub(Path(tmp), db=url, clock=FrozenClock(NOW))
+            ctx = hub.ctx
             lines = []
             await populate(ctx, 30_000, 100_000, 1_300)
             await sweep.recompute_if_holidays_changed(ctx, NOW)
@@ -166,9 +165,9 @@ async def main() -> None:
                 lines.append(
                     f"| {total:,} requests, 300 due | {t * 1000:.0f} ms | {steps} | {mem:.1f} MiB |"
                 )
-            await ctx.close()
+            await hub.close()
         finally:
-            if args.db == "postgresql":
+            if url is not None:
                 drop_database(url)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

@@ -25,22 +25,21 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from connectors.maildir import MaildirSource
-from hub.config import Settings, for_tests
-from hub.crypto import keys
-from hub.runtime import drain
+from connectors.memory import MemorySource
+from hub.clock import SystemClock
 from hub.services import info_requests
-from hub.services.context import initialise, open_context
-from hub.web.app import build_app, start_web
-from tests.support.agencies import write_directory
+from hub.web.app import start_web
+from tests.support.agencies import AGENCIES
+from tests.support.hubs import TestHub, build_hub
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERRAL = ROOT / "tests" / "fixtures" / "referrals" / "01-case-study.eml"
-SLUGS = ("st-aidans-primary", "larch-street-surgery", "preston-health-visitors")
+SLUGS = tuple(agency.slug for agency in AGENCIES)
 BARE_PAGE = (
     "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Bare</title></head>"
     "<body><main><h1>Bare page</h1><p>A small HTML page from a bare handler.</p></main>"
@@ -48,19 +47,19 @@ BARE_PAGE = (
 )
 
 
-def hub_settings(data_dir: Path) -> Settings:
-    return for_tests(data_dir, agencies={"file": str(data_dir / "agencies.toml")})
+async def open_hub(data_dir: Path, **hub: Any) -> TestHub:
+    """The benchmark's hub in ``data_dir`` (``build_hub``'s arguments), on the real clock:
+    its pages are served, and its requests made, in real time."""
+    return await build_hub(data_dir, clock=SystemClock(), **hub)
 
 
 # --- the servers, each in its own process --------------------------------------------------
 
 
 async def _serve_hub(data_dir: Path, conn: Connection) -> None:
-    settings = hub_settings(data_dir)
-    ctx = await open_context(settings)
-    app = build_app(ctx, keys.load(settings.hub.key_dir))
-    await _serve(app, conn)
-    await ctx.close()
+    hub = await open_hub(data_dir)
+    await _serve(hub.app(), conn)
+    await hub.close()
 
 
 async def _serve_bare(conn: Connection) -> None:
@@ -165,42 +164,36 @@ async def _get(session: aiohttp.ClientSession, url: str) -> int:
 
 async def prepare(data_dir: Path) -> tuple[str, str]:
     """A hub holding the case study and one request: (case ref, the request's token)."""
-    write_directory(data_dir / "agencies.toml")
-    settings = hub_settings(data_dir)
-    await initialise(settings)
-    ctx = await open_context(settings)
+    hub = await open_hub(data_dir, agencies=AGENCIES)
     try:
-        assert settings.intake.maildir is not None
-        source = MaildirSource(settings.intake.maildir)
-        (settings.intake.maildir / "new" / "case-study.eml").write_bytes(REFERRAL.read_bytes())
-        report = await drain(ctx, source)
-        await source.close()
+        assert isinstance(hub.source, MemorySource)
+        hub.source.deliver(REFERRAL.read_bytes())
+        report = await hub.drain()
         case_ref = report.results[0].case_ref
         assert case_ref is not None, report.outcomes
-        await info_requests.sync_agencies(ctx, data_dir / "agencies.toml", "bench")
         created = await info_requests.create_request(
-            ctx, case_ref=case_ref, agency_slug=SLUGS[0], actor="bench"
+            hub.ctx, case_ref=case_ref, agency_slug=SLUGS[0], actor="bench"
         )
         return case_ref, created.token
     finally:
-        await ctx.close()
+        await hub.close()
 
 
 async def create_many(data_dir: Path, case_ref: str, n: int) -> Result:
     """``create_request`` ``n`` times in a loop: sign, seal, store, queue its mail."""
-    ctx = await open_context(hub_settings(data_dir))
+    hub = await open_hub(data_dir)
     latencies = []
     try:
         started = time.perf_counter()
         for i in range(n):
             t0 = time.perf_counter()
             await info_requests.create_request(
-                ctx, case_ref=case_ref, agency_slug=SLUGS[i % len(SLUGS)], actor="bench"
+                hub.ctx, case_ref=case_ref, agency_slug=SLUGS[i % len(SLUGS)], actor="bench"
             )
             latencies.append(time.perf_counter() - t0)
         elapsed = time.perf_counter() - started
     finally:
-        await ctx.close()
+        await hub.close()
     return Result(f"Create, sign, seal and queue {n:,} requests", n, elapsed, latencies, set())
 
 

@@ -12,12 +12,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from connectors.imap import ImapSource
 from hub import logs
-from hub.runtime import drain, make_sender
 from hub.services import cases
-from hub.services.outbox import deliver_due
-from tests.support.hub import REFERRALS, make_settings, start_context
+from tests.support.hub import REFERRALS
+from tests.support.hubs import HubFactory
 from tests.support.referrals import referral
 
 CANARY = "Zebulon Quixcanary"
@@ -51,39 +49,32 @@ def scan_tree(root: Path, since: float, skip: tuple[Path, ...] = ()) -> list[str
     return found
 
 
-async def ingest_canary(mail_stack: Any, settings: Any) -> None:
+async def ingest_canary(mail_stack: Any, make_hub: HubFactory, db: str | None = None) -> Path:
+    """Take the canary's referral in and send its mail; the hub's data directory."""
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
     dovecot.append(REFERRALS, referral(7001, victim=CANARY, summary=f"{CANARY} was hurt."))
-    ctx = await start_context(settings)
-    source = ImapSource(settings.intake)
+    hub = await make_hub(db=db, edges=mail_stack)
     try:
-        report = await drain(ctx, source)
+        report = await hub.drain()
         assert report.outcomes == {"case": 1}
-        await deliver_due(ctx, make_sender(settings))
+        await hub.deliver()
         # Staff can still read it (decrypted on the way out, audited)
-        shown = await cases.list_cases(ctx, "test")
+        shown = await cases.list_cases(hub.ctx, "test")
         assert shown[0]["victim"]["name"] == CANARY
     finally:
-        await source.close()
-        await ctx.close()
+        await hub.close()  # the files are read at rest, after the hub let go of them
     for message in smtp.messages():
         assert not leaks(message.as_bytes()), "personal data in outgoing mail"
+    return hub.settings.hub.data_dir
 
 
 async def test_canary_never_in_plaintext_on_sqlite_logs_or_temp(
-    mail_stack: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    mail_stack: Any, tmp_path: Path, make_hub: HubFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     logs.quiet_libraries()  # as `marrac-hub -v` sets up logging: our DEBUG lines
     caplog.set_level(logging.DEBUG)
     started = time.time() - 1
-    db = tmp_path / "hub.db"
-    settings = make_settings(
-        tmp_path,
-        f"sqlite+aiosqlite:///{db}",
-        imap_port=mail_stack.dovecot.imap_port,
-        smtp_port=mail_stack.smtp.port,
-    )
-    await ingest_canary(mail_stack, settings)
+    db = await ingest_canary(mail_stack, make_hub) / "hub.db"
     files = [db, Path(f"{db}-wal"), Path(f"{db}-shm")]
     assert db.exists()
     for f in files:
@@ -99,17 +90,11 @@ async def test_canary_never_in_plaintext_on_sqlite_logs_or_temp(
 
 
 async def test_canary_never_in_plaintext_in_postgresql(
-    mail_stack: Any, tmp_path: Path, postgres_db: str, caplog: pytest.LogCaptureFixture
+    mail_stack: Any, make_hub: HubFactory, postgres_db: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     logs.quiet_libraries()
     caplog.set_level(logging.DEBUG)
-    settings = make_settings(
-        tmp_path,
-        postgres_db,
-        imap_port=mail_stack.dovecot.imap_port,
-        smtp_port=mail_stack.smtp.port,
-    )
-    await ingest_canary(mail_stack, settings)
+    await ingest_canary(mail_stack, make_hub, postgres_db)
     conn = await asyncpg.connect(postgres_db.replace("postgresql+asyncpg", "postgresql"))
     try:
         tables = [

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from connectors.imap import ImapSource
-from hub.runtime import drain
 from tests.support.dovecot import DovecotServer, dovecot_available
-from tests.support.hub import REFERRALS, make_settings, start_context
+from tests.support.hub import REFERRALS
+from tests.support.hubs import HubFactory, Ports
 from tests.support.referrals import referral
 from tests.support.services import require
 
@@ -38,7 +36,7 @@ def dovecot_without_move() -> Iterator[DovecotServer]:
 
 
 async def test_without_move_mail_is_copied_and_flagged_seen_once(
-    dovecot_without_move: DovecotServer, tmp_path: Path
+    dovecot_without_move: DovecotServer, make_hub: HubFactory
 ) -> None:
     dovecot = dovecot_without_move
     client = dovecot.imap_client(REFERRALS)
@@ -46,17 +44,12 @@ async def test_without_move_mail_is_copied_and_flagged_seen_once(
     client.logout()
     for n in range(3):
         dovecot.append(REFERRALS, referral(n))
-    settings = make_settings(
-        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hub.db", imap_port=dovecot.imap_port, smtp_port=1
-    )
-    ctx = await start_context(settings)
+    hub = await make_hub(edges=Ports(imap_port=dovecot.imap_port))
     try:
-        source = ImapSource(settings.intake)
-        first = await drain(ctx, source)
-        second = await drain(ctx, source)  # the flagged mail is not read again
-        await source.close()
+        first = await hub.drain()
+        second = await hub.drain()  # the flagged mail is not read again
     finally:
-        await ctx.close()
+        await hub.close()
     assert first.outcomes == {"case": 3}
     assert second.total == 0
     assert dovecot.count(REFERRALS, "Processed") == 3

@@ -10,11 +10,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub.clock import SystemClock
 from hub.runtime import intake_loop, outbox_loop
 from hub.services.context import Context
 from hub.store.models import Case, OutboxMessage
 from tests.support.fault_proxy import FaultProxy
-from tests.support.hub import REFERRALS, make_settings, start_context, wait_until
+from tests.support.hub import REFERRALS, settings_dict, wait_until, write_config
+from tests.support.hubs import HubFactory, Ports
+from tests.support.processes import start_hub
 from tests.support.referrals import referral
 
 
@@ -56,16 +59,10 @@ async def message_ids(ctx: Context) -> list[str]:
 
 
 async def test_intake_resumes_by_itself_after_the_imap_server_comes_back(
-    mail_stack: Any, tmp_path: Path
+    mail_stack: Any, make_hub: HubFactory
 ) -> None:
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
-    settings = make_settings(
-        tmp_path,
-        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
-        imap_port=dovecot.imap_port,
-        smtp_port=smtp.port,
-    )
-    ctx = await start_context(settings)
+    ctx = (await make_hub(edges=mail_stack, clock=SystemClock())).ctx
     async with running(ctx) as tasks:
         for n in range(3):
             dovecot.append(REFERRALS, referral(n))
@@ -83,7 +80,6 @@ async def test_intake_resumes_by_itself_after_the_imap_server_comes_back(
         await wait_until(lambda: _sent(ctx, 12), timeout=30, what="12 mails sent")
         assert not any(t.done() for t in tasks)
     received_once(smtp, await message_ids(ctx))
-    await ctx.close()
 
 
 async def _eq(value: Any, expected: int) -> bool:
@@ -95,16 +91,10 @@ async def _sent(ctx: Context, n: int) -> bool:
 
 
 async def test_mail_waits_in_the_outbox_while_smtp_is_down_and_goes_once(
-    mail_stack: Any, tmp_path: Path
+    mail_stack: Any, make_hub: HubFactory
 ) -> None:
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
-    settings = make_settings(
-        tmp_path,
-        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
-        imap_port=dovecot.imap_port,
-        smtp_port=smtp.port,
-    )
-    ctx = await start_context(settings)
+    ctx = (await make_hub(edges=mail_stack, clock=SystemClock())).ctx
     smtp.stop()
     try:
         async with running(ctx):
@@ -120,22 +110,16 @@ async def test_mail_waits_in_the_outbox_while_smtp_is_down_and_goes_once(
         if not smtp.running:
             smtp.start()
     received_once(smtp, await message_ids(ctx))
-    await ctx.close()
 
 
 async def test_connections_cut_mid_transfer_lose_and_double_nothing(
-    mail_stack: Any, tmp_path: Path
+    mail_stack: Any, make_hub: HubFactory
 ) -> None:
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
     imap_proxy = FaultProxy("127.0.0.1", dovecot.imap_port)
     smtp_proxy = FaultProxy("127.0.0.1", smtp.port)
-    settings = make_settings(
-        tmp_path,
-        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
-        imap_port=imap_proxy.port,
-        smtp_port=smtp_proxy.port,
-    )
-    ctx = await start_context(settings)
+    edges = Ports(imap_port=imap_proxy.port, smtp_port=smtp_proxy.port)
+    ctx = (await make_hub(edges=edges, clock=SystemClock())).ctx
     try:
         # Given big referrals whose fetch is cut part-way, and an SMTP link cut mid-DATA
         padding = "x" * 200_000
@@ -153,29 +137,29 @@ async def test_connections_cut_mid_transfer_lose_and_double_nothing(
         smtp_proxy.stop()
     assert dovecot.count(REFERRALS, "Processed") == 5
     received_once(smtp, await message_ids(ctx))
-    await ctx.close()
 
 
-async def test_a_web_port_in_use_does_not_stop_intake(mail_stack: Any, tmp_path: Path) -> None:
+async def test_a_web_port_in_use_does_not_stop_intake(
+    mail_stack: Any, tmp_path: Path, make_hub: HubFactory
+) -> None:
     import signal
     import socket
-
-    from tests.support.hub import settings_dict, write_config
-    from tests.support.processes import start_hub
 
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))
     squatter.listen()
     port = squatter.getsockname()[1]
+    # The process serves this hub's directory on the mail stack; the test only reads it.
+    hub = await make_hub(edges=Ports(), clock=SystemClock())
+    ctx = hub.ctx
     raw = settings_dict(
-        tmp_path,
-        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
+        hub.settings.hub.data_dir,
+        hub.settings.database.url,
         imap_port=mail_stack.dovecot.imap_port,
         smtp_port=mail_stack.smtp.port,
         web={"port": port},
     )
     config = write_config(tmp_path / "hub.toml", raw)
-    ctx = await start_context(make_settings(tmp_path, raw["database"]["url"], imap_port=1))
     log = tmp_path / "hub.log"
     proc = start_hub(config, log)
     try:
@@ -190,4 +174,3 @@ async def test_a_web_port_in_use_does_not_stop_intake(mail_stack: Any, tmp_path:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0, log.read_text()[-2000:]
         squatter.close()
-        await ctx.close()

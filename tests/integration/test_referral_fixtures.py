@@ -10,17 +10,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from connectors.imap import ImapSource
-from hub.runtime import drain, make_sender
+from hub.runtime import DrainReport
 from hub.services import cases
-from hub.services.outbox import deliver_due
-from tests.support.hub import (
-    FIXTURES,
-    REFERRALS,
-    TEAM_LEADER,
-    make_settings,
-    start_context,
-)
+from tests.support.hub import FIXTURES, REFERRALS, TEAM_LEADER
+from tests.support.hubs import TestHub, build_hub
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 
@@ -31,15 +24,16 @@ def submit(smtp_port: int, raw: bytes, to: str = REFERRALS) -> None:
         client.sendmail("relay@hub.test", [to], raw)
 
 
-async def run_intake(settings: Any) -> Any:
-    ctx = await start_context(settings)
-    source = ImapSource(settings.intake)
+async def run_intake(data_dir: Path, **hub: Any) -> tuple[TestHub, DrainReport]:
+    """Open the hub in ``data_dir`` (``build_hub``'s arguments), drain its mailbox and
+    deliver its outbox; the hub is left open for the test to read and close."""
+    opened = await build_hub(data_dir, **hub)
     try:
-        report = await drain(ctx, source)
+        report = await opened.drain()
     finally:
-        await source.close()
-    await deliver_due(ctx, make_sender(settings))
-    return ctx, report
+        await opened.source.close()
+    await opened.deliver()
+    return opened, report
 
 
 async def test_every_shared_fixture_ends_as_its_readme_says(
@@ -55,13 +49,12 @@ async def test_every_shared_fixture_ends_as_its_readme_says(
     smtp.clear()
 
     # When intake drains the mailbox and the outbox is delivered
-    settings = make_settings(tmp_path, db_url, imap_port=dovecot.imap_port, smtp_port=smtp.port)
-    ctx, report = await run_intake(settings)
+    hub, report = await run_intake(tmp_path, db=db_url, edges=mail_stack)
     try:
-        all_cases = await cases.list_cases(ctx, "test")
-        quarantined = await cases.list_inbound(ctx, "quarantine", "test")
+        all_cases = await cases.list_cases(hub.ctx, "test")
+        quarantined = await cases.list_inbound(hub.ctx, "quarantine", "test")
     finally:
-        await ctx.close()
+        await hub.close()
 
     # Then: nine cases (07 is quarantined), nothing left in the inbox
     assert report.parked == 0
@@ -146,20 +139,19 @@ async def test_running_intake_again_changes_nothing(
 ) -> None:
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
     submit(smtp.port, (FIXTURES / "referrals" / "01-case-study.eml").read_bytes())
-    settings = make_settings(tmp_path, db_url, imap_port=dovecot.imap_port, smtp_port=smtp.port)
-    ctx, first = await run_intake(settings)
-    await ctx.close()
+    hub, first = await run_intake(tmp_path, db=db_url, edges=mail_stack)
+    await hub.close()
     sent = len(smtp.messages())
     # Put the very same bytes back (as a crash before the move would leave them)
     dovecot.append(REFERRALS, (FIXTURES / "referrals" / "01-case-study.eml").read_bytes())
-    ctx, second = await run_intake(settings)
+    hub, second = await run_intake(tmp_path, db=db_url, edges=mail_stack)
     try:
         assert first.outcomes == {"case": 1}
         assert second.outcomes == {"duplicate": 1}
-        assert len(await cases.list_cases(ctx, "test")) == 1
-        assert len(await cases.list_inbound(ctx, "duplicate", "test")) == 1
+        assert len(await cases.list_cases(hub.ctx, "test")) == 1
+        assert len(await cases.list_inbound(hub.ctx, "duplicate", "test")) == 1
     finally:
-        await ctx.close()
+        await hub.close()
     assert len(smtp.messages()) == sent  # a duplicate is never answered
 
 
@@ -170,17 +162,15 @@ async def test_intake_speaks_tls_and_starttls_with_verification(
     dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
     submit(smtp.port, (FIXTURES / "referrals" / "02-cp1252-quoted-printable.eml").read_bytes())
     port = dovecot.imaps_port if security == "tls" else dovecot.imap_port
-    settings = make_settings(
+    hub, report = await run_intake(
         tmp_path,
-        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
-        imap_port=port,
-        smtp_port=smtp.port,
+        edges=mail_stack,
         intake={
+            "imap_port": port,
             "imap_security": security,
             "imap_host": "localhost",
             "ca_file": str(dovecot.ca_file),
         },
     )
-    ctx, report = await run_intake(settings)
-    await ctx.close()
+    await hub.close()
     assert report.outcomes == {"case": 1}

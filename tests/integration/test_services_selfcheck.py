@@ -20,11 +20,11 @@ from imapclient import IMAPClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support.fault_proxy import FaultProxy
+from tests.support.hub import REFERRALS
 from tests.support.mail_stack import MailStack
 from tests.support.postgres import create_database, database_name, drop_database
 from tests.support.smtp_server import SmtpServer
 
-REFERRALS = "marrac-referrals@hub.test"
 REPLIES = "replies@hub.test"
 
 

@@ -1,6 +1,8 @@
 """Settings against the test services, a config file, bounded waits; the shared names.
 
-A whole test hub (settings, keys, context, edges) is built by ``tests.support.hubs``."""
+``settings_dict`` is the one definition of a test hub's settings on real edges: the
+hubs ``tests.support.hubs.build_hub`` builds (the one way to build a test hub) take
+theirs from it, and a test running ``marrac-hub`` as a process writes it to a file."""
 
 from __future__ import annotations
 
@@ -9,9 +11,6 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-from hub.config import Settings, parse
-from hub.services.context import Context, initialise, open_context
 
 REFERRALS = "marrac-referrals@hub.test"
 TEAM_LEADER = "team-leader.south@hub.test"
@@ -66,10 +65,6 @@ def settings_dict(
     return raw
 
 
-def make_settings(data_dir: Path, db_url: str, **kwargs: Any) -> Settings:
-    return parse(settings_dict(data_dir, db_url, **kwargs), data_dir, {})
-
-
 def write_config(path: Path, raw: dict[str, Any]) -> Path:
     """Write a settings document as TOML (the subset the hub uses: tables of scalars/lists)."""
 
@@ -89,13 +84,6 @@ def write_config(path: Path, raw: dict[str, Any]) -> Path:
         lines.append("")
     path.write_text("\n".join(lines))
     return path
-
-
-async def start_context(settings: Settings, clock: Any = None) -> Context:
-    """Initialise and open a context for ``settings`` (real clock unless given). For a
-    whole hub with its edges, prefer ``tests.support.hubs.build_hub``."""
-    await initialise(settings)
-    return await open_context(settings, clock)
 
 
 async def wait_until(

@@ -6,13 +6,16 @@ mailbox source and mail sender the hub reads and sends with:
 
 - ``db``: a database URL (``db_url``/``postgres_db`` fixtures), or None for SQLite in
   ``data_dir``;
-- ``edges``: ``"memory"`` for ``connectors.memory`` (no servers), or the suite's
-  :class:`MailStack` for real IMAP (Dovecot) and SMTP;
+- ``edges``: ``"memory"`` for ``connectors.memory`` (no servers), or servers for the
+  real IMAP and SMTP edges: the suite's ``MailStack`` (Dovecot and the test SMTP),
+  or :class:`Ports` of a test's own (a fault proxy, a second Dovecot, nothing at all);
 - ``clock``: a frozen clock at :data:`START` unless told otherwise (tests travel in
   time; a hub running its real loops takes ``SystemClock()``);
 - ``template``: an initialised hub directory (``initialised_hub_dir``) whose keys and
   SQLite database are copied rather than made again (much faster than migrating).
 
+Real edges' settings are ``tests.support.hub.settings_dict``, the same document a test
+that runs ``marrac-hub`` as a process writes to its settings file (``write_config``).
 The web layer's served app and loop thread (tests/web/conftest.py) sit on top of this.
 """
 
@@ -24,14 +27,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
 from connectors.imap import ImapSource
 from connectors.memory import MemorySender, MemorySource
 from hub.clock import Clock, FrozenClock
-from hub.config import Settings, for_tests
+from hub.config import Settings, for_tests, parse
 from hub.crypto import keys
 from hub.crypto.keys import KeyRing
 from hub.ports import MailboxSource, MailSender
@@ -42,13 +45,32 @@ from hub.services.outbox import deliver_due
 from hub.store import migrate
 from hub.web.app import build_app
 from tests.support.agencies import Agency, write_directory
-from tests.support.hub import make_settings
-from tests.support.mail_stack import MailStack
+from tests.support.hub import settings_dict
 
 # Thursday 12 March 2026, 09:00 UTC: the case study's first morning.
 START = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 
-Edges = Literal["memory"] | MailStack
+
+class Servers(Protocol):
+    """Where a hub's real edges connect (the suite's ``MailStack`` is one)."""
+
+    @property
+    def imap_port(self) -> int: ...
+
+    @property
+    def smtp_port(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Real edges on ports of a test's own; 1 is where nothing listens, so a hub that
+    tries that edge meets a refused connection."""
+
+    imap_port: int = 1
+    smtp_port: int = 1
+
+
+Edges = Literal["memory"] | Servers
 
 
 @dataclass
@@ -101,13 +123,13 @@ def initialise_template(data_dir: Path) -> Path:
 
 
 def hub_settings(data_dir: Path, db_url: str, edges: Edges, **overrides: Any) -> Settings:
-    """Settings for the edges: the mail stack's ports, or the embedded defaults."""
+    """Settings for the edges: the servers' ports, or the embedded defaults."""
     if edges == "memory":
         return for_tests(data_dir, database={"url": db_url}, **overrides)
-    assert isinstance(edges, MailStack)
-    return make_settings(
+    raw = settings_dict(
         data_dir, db_url, imap_port=edges.imap_port, smtp_port=edges.smtp_port, **overrides
     )
+    return parse(raw, data_dir, {})
 
 
 def make_edges(settings: Settings, edges: Edges) -> tuple[MailboxSource, MailSender]:
