@@ -1,9 +1,10 @@
 """Outgoing mail over SMTP (aiosmtplib): one connection per batch, a result per message.
 
 Temporary failures (4xx replies, timeouts, dropped connections) come back as results with
-``temporary`` set and the outbox retries them with backoff; 5xx replies are permanent
-(RFC 5321 4.2.1). A connection failure marks the rest of the batch temporary: the
-server never saw them.
+``temporary`` set and the outbox retries them with backoff; 5xx replies to a message are
+permanent (RFC 5321 4.2.1). A connection failure marks the rest of the batch temporary:
+the server never saw them. A 5xx at connect, greeting or login refuses the hub, not any
+message: it raises :class:`hub.ports.SessionRefused` and the outbox pauses delivery.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import aiosmtplib
 
 from connectors.tls import client_context
 from hub.config import SmtpSettings
-from hub.ports import Envelope, OnResult, SendResult
+from hub.ports import Envelope, OnResult, SendResult, SessionRefused
 
 log = logging.getLogger("connectors.smtp")
 # What a connection that breaks looks like, as against a reply with a code.
@@ -55,17 +56,20 @@ class SmtpSender:
                 client.close()
 
     async def _open(self, envelopes: list[Envelope], on_result: OnResult) -> aiosmtplib.SMTP | None:
-        """A connected, logged-in client; or None, every envelope reported as refused
-        (with the server's code) or unreachable (temporary, no code)."""
+        """A connected, logged-in client; or None, every envelope reported as deferred
+        (a 4xx, with the server's code) or unreachable (temporary, no code). A 5xx
+        refuses the session: :class:`SessionRefused`, no envelope reported."""
         client = self._client()
         try:
             await client.connect()
             if self._s.username:
                 await client.login(self._s.username, self._s.password)
         except aiosmtplib.SMTPResponseException as exc:
-            log.warning(
-                "event=smtp.connect_refused code=%s temporary=%s", exc.code, 400 <= exc.code < 500
-            )
+            temporary = exc.code < 500
+            log.warning("event=smtp.connect_refused code=%s temporary=%s", exc.code, temporary)
+            if not temporary:
+                client.close()
+                raise SessionRefused(exc.code, exc.message[:500]) from exc
             result = SendResult(False, exc.code, exc.message[:500])
         except BROKEN as exc:
             log.warning("event=smtp.unreachable error=%s temporary=True", type(exc).__name__)

@@ -90,11 +90,23 @@ class SendResult:
 OnResult = Callable[[Envelope, SendResult], Awaitable[None]]
 
 
+class SessionRefused(Exception):
+    """The server refused the hub itself, not a message: a 5xx at connect, greeting or
+    login (RFC 5321 4.2.1, RFC 4954 6). Nothing was sent and no message is at fault, so
+    the outbox pauses delivery and alerts instead of failing every queued message."""
+
+    def __init__(self, code: int, reply: str) -> None:
+        super().__init__(f"{code} {reply}")
+        self.code = code
+        self.reply = reply
+
+
 class MailSender(Protocol):
     """Delivers messages. Never raises for a single message's failure: a refused or
     timed-out message is a result, not an exception."""
 
     async def send_many(self, envelopes: list[Envelope], on_result: OnResult) -> None:
         """Send in order, awaiting ``on_result`` after each message before the next. May
-        stop early (connection lost): envelopes without a result were never sent."""
+        stop early (connection lost): envelopes without a result were never sent.
+        Raises :class:`SessionRefused` when the server refuses the session itself."""
         ...

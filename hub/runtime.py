@@ -1,9 +1,11 @@
 """Builds the hub from its settings and runs intake and the outbox in one asyncio process.
 
-Each loop handles one item at a time; an unexpected error on an item parks that item and
-the loop goes on (DESIGN.md, "Failure handling"). An unavailable mailbox, SMTP server or
-database is not an item's fault: the loop backs off and tries again, and the item stays
-where it was (in the mailbox, or in the outbox) until it can be handled.
+Each loop handles one item at a time; an unexpected error on an item parks that item
+under its stage's name and the loop goes on (DESIGN.md, "Failure handling"). An
+unavailable mailbox, SMTP server or database is not an item's fault: the loop backs off
+and tries again, and the item stays where it was (in the mailbox, or in the outbox)
+until it can be handled. An unexpected error outside any item is logged and alerted,
+and the loop starts again after a backoff (:func:`keep_running`): no loop dies.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from connectors.smtp import SmtpSender
 from hub.config import Settings
 from hub.domain.retry import Backoff
 from hub.ports import InboundItem, MailboxSource, MailSender, Settled
-from hub.services import parked, sweep
+from hub.services import parked, rotation, sweep
 from hub.services.context import Context
 from hub.services.intake import IngestResult, ingest_batch
 from hub.services.outbox import deliver_due
 from hub.services.replies import file_reply
 from hub.store.leadership import Leadership
+from hub.supervision import JOB_GRACE_SECONDS, Jobs, bounded, finish, keep_running, stop_loops
 
 log = logging.getLogger("hub.runtime")
 
@@ -67,6 +70,10 @@ async def file_replies(ctx: Context, items: list[InboundItem]) -> list[IngestRes
 
 
 Record = Callable[[Context, list[InboundItem]], Awaitable[list[IngestResult]]]
+# Each mailbox stage parks under its own name, so ``parked retry`` replays an item
+# through the code that failed on it (a reply is filed again, never read as a referral).
+STAGE_OF: dict[Record, str] = {ingest_batch: "intake", file_replies: "replies"}
+RECORD_OF: dict[str, Record] = {stage: record for record, stage in STAGE_OF.items()}
 
 
 def make_sender(settings: Settings) -> MailSender:
@@ -98,13 +105,15 @@ class DrainReport:
 async def handle(
     ctx: Context, item: InboundItem, report: DrainReport, record: Record | None = None
 ) -> Settled:
-    """Ingest one message; park it if it fails for a reason of its own."""
+    """Ingest one message; park it (under its stage's name) if it fails for a reason of
+    its own."""
+    record = record or ingest_batch
     try:
-        result = (await (record or ingest_batch)(ctx, [item]))[0]
+        result = (await record(ctx, [item]))[0]
     except UNAVAILABLE:
         raise
     except Exception as exc:  # noqa: BLE001 - park the item, keep the loop alive
-        await parked.park(ctx, "intake", item.source_key, exc, item.raw)
+        await parked.park(ctx, STAGE_OF.get(record, "intake"), item.source_key, exc, item.raw)
         report.parked += 1
         return Settled(item, "quarantine")
     report.add(result)
@@ -133,7 +142,10 @@ async def drain(
             raise
         except Exception as exc:  # noqa: BLE001 - fall back to one at a time
             log.warning(
-                "event=intake.batch_failed size=%d error=%s", len(items), type(exc).__name__
+                "event=%s.batch_failed size=%d error=%s",
+                STAGE_OF.get(record, "intake"),
+                len(items),
+                type(exc).__name__,
             )
             settled = [await handle(ctx, item, report, record) for item in items]
         else:
@@ -165,73 +177,100 @@ async def intake_loop(
     factory: Callable[[Settings], MailboxSource | None] = make_source,
     record: Record = ingest_batch,
 ) -> None:
-    """Lead the mailbox, drain it, wait for mail; on an outage back off and reconnect."""
-    backoff = Backoff(ctx.settings.intake.reconnect_max_seconds, ctx.rng)
+    """Lead the mailbox, drain it, wait for mail; on an outage back off and reconnect;
+    on anything unexpected, alert and start again (:func:`keep_running`)."""
+    stage = STAGE_OF.get(record, "intake")
     first = factory(ctx.settings)
     assert first is not None
     leadership = Leadership(ctx.engine, ctx.settings.hub.data_dir, first.name)
+
+    async def read() -> None:
+        await _read_mailbox(ctx, stage, outbox_wake, factory, record, leadership)
+
     try:
-        while True:
-            source = factory(ctx.settings)
-            assert source is not None
-            try:
-                await lead(ctx, leadership)
-                while True:
-                    report = await drain(ctx, source, outbox_wake, record)
-                    if report.total:
-                        log.info(
-                            "event=intake.drained %s parked=%d",
-                            " ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items())),
-                            report.parked,
-                        )
-                    backoff.reset()
-                    await source.wait_for_mail(ctx.settings.intake.poll_seconds)
-            except UNAVAILABLE as exc:
-                delay = backoff.next()
-                log.warning(
-                    "event=intake.unavailable error=%s retry_in=%.1fs", type(exc).__name__, delay
-                )
-                # A database outage may have taken the leader's lock connection with it.
-                await leadership.release()
-                await asyncio.sleep(delay)
-            finally:
-                with contextlib.suppress(Exception):
-                    await source.close()
+        await keep_running(ctx, stage, read, ctx.settings.intake.reconnect_max_seconds)
     finally:
-        await leadership.release()
+        await bounded(leadership.release(), f"{stage}.leadership")
 
 
-async def outbox_loop(ctx: Context, wake: asyncio.Event) -> None:
-    """Deliver what is due, then wait to be woken (new mail queued) or for the poll
-    interval; while the database is down, back off."""
-    sender = make_sender(ctx.settings)
-    backoff = Backoff(ctx.settings.outbox.backoff_max_seconds, ctx.rng)
+async def _read_mailbox(
+    ctx: Context,
+    stage: str,
+    outbox_wake: asyncio.Event,
+    factory: Callable[[Settings], MailboxSource | None],
+    record: Record,
+    leadership: Leadership,
+) -> None:
+    backoff = Backoff(ctx.settings.intake.reconnect_max_seconds, ctx.rng)
     while True:
+        source = factory(ctx.settings)
+        assert source is not None
         try:
-            await deliver_due(ctx, sender)
-            backoff.reset()
-        except (OperationalError, DBAPIError) as exc:
-            log.warning("event=outbox.db_unavailable error=%s", type(exc).__name__)
-            await asyncio.sleep(backoff.next())
-        wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), ctx.settings.outbox.poll_seconds)
+            await lead(ctx, leadership)
+            while True:
+                report = await drain(ctx, source, outbox_wake, record)
+                if report.total:
+                    log.info(
+                        "event=%s.drained %s parked=%d",
+                        stage,
+                        " ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items())),
+                        report.parked,
+                    )
+                backoff.reset()
+                await source.wait_for_mail(ctx.settings.intake.poll_seconds)
+        except UNAVAILABLE as exc:
+            delay = backoff.next()
+            log.warning(
+                "event=%s.unavailable error=%s retry_in=%.1fs", stage, type(exc).__name__, delay
+            )
+            # A database outage may have taken the leader's lock connection with it.
+            await leadership.release()
+            await asyncio.sleep(delay)
+        finally:
+            await bounded(source.close(), f"{stage}.close")
+
+
+async def outbox_loop(ctx: Context, wake: asyncio.Event, sender: MailSender | None = None) -> None:
+    """Deliver what is due, then wait to be woken (new mail queued) or for the poll
+    interval; while the database is down, back off; on anything unexpected, alert and
+    start again (:func:`keep_running`)."""
+    chosen = sender or make_sender(ctx.settings)
+
+    async def deliver() -> None:
+        backoff = Backoff(ctx.settings.outbox.backoff_max_seconds, ctx.rng)
+        while True:
+            try:
+                await deliver_due(ctx, chosen)
+                backoff.reset()
+            except (OperationalError, DBAPIError) as exc:
+                log.warning("event=outbox.db_unavailable error=%s", type(exc).__name__)
+                await asyncio.sleep(backoff.next())
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), ctx.settings.outbox.poll_seconds)
+
+    await keep_running(ctx, "outbox", deliver, ctx.settings.outbox.backoff_max_seconds)
 
 
 def start_scheduler(
     ctx: Context, wake: asyncio.Event, running: set[asyncio.Task[Any]]
 ) -> AsyncIOScheduler:
-    """APScheduler runs the short periodic jobs: the sweep and the daily digest. A job
-    that fails is logged by APScheduler and runs again at its next time; what is due is
-    always recomputed from the database, so a missed run loses nothing. Jobs in flight
-    are tracked in ``running`` so that shutting down lets them finish."""
+    """APScheduler runs the short periodic jobs: the sweep, the daily digest and the
+    re-seal after a key rotation (a no-op once done). A job that fails is logged and
+    alerted and runs again after a backoff (:class:`Jobs`); what is due is always
+    recomputed from the database, so a missed run loses nothing. Jobs in flight are
+    tracked in ``running`` so that shutting down can give them a moment to finish."""
     scheduler = AsyncIOScheduler(timezone=ctx.settings.hub.timezone)
+    jobs = Jobs(ctx, wake, running, scheduler)
 
     async def sweep_job() -> None:
-        await _tracked(lambda: _swept(ctx), wake, running)
+        await jobs.run("sweep", lambda: _swept(ctx))
 
     async def digest_job() -> None:
-        await _tracked(lambda: _digested(ctx), wake, running)
+        await jobs.run("digest", lambda: _digested(ctx))
+
+    async def reseal_job() -> None:  # after `keys rotate`: see hub.services.rotation
+        await jobs.run("reseal", lambda: _resealed(ctx))
 
     hour, _, minute = ctx.settings.scheduler.digest_time.partition(":")
     scheduler.add_job(
@@ -253,24 +292,12 @@ def start_scheduler(
         coalesce=True,
         misfire_grace_time=3600,
     )
+    seconds = ctx.settings.scheduler.sweep_seconds
+    scheduler.add_job(reseal_job, "interval", seconds=seconds, id="reseal", coalesce=True)
     scheduler.start()
     # The first sweep runs at once: a hub that was down catches up before anything else.
     scheduler.modify_job("sweep", next_run_time=ctx.clock.now())
     return scheduler
-
-
-async def _tracked(
-    job: Callable[[], Awaitable[bool]], wake: asyncio.Event, running: set[asyncio.Task[Any]]
-) -> None:
-    """Run one job, known to ``running`` while it runs; wake the outbox if it queued mail."""
-    task = asyncio.current_task()
-    assert task is not None
-    running.add(task)
-    try:
-        if await job():
-            wake.set()
-    finally:
-        running.discard(task)
 
 
 async def _swept(ctx: Context) -> bool:
@@ -281,18 +308,9 @@ async def _digested(ctx: Context) -> bool:
     return await sweep.digest(ctx) > 0
 
 
-async def supervise(name: str, start: Callable[[], Awaitable[None]], cap: float = 60.0) -> None:
-    """Run a service that should never stop (the web server); if it fails, log why and
-    start it again with backoff, without taking intake or the outbox down with it."""
-    backoff = Backoff(cap)
-    while True:
-        try:
-            await start()
-            return
-        except Exception as exc:  # noqa: BLE001 - logged and retried; the others run on
-            delay = backoff.next()
-            log.error("event=%s.failed error=%s retry_in=%.1fs", name, type(exc).__name__, delay)
-            await asyncio.sleep(delay)
+async def _resealed(ctx: Context) -> bool:
+    await rotation.reseal(ctx)
+    return False
 
 
 def start_loops(
@@ -311,7 +329,7 @@ def start_loops(
             )
         )
     if web is not None:
-        tasks.append(asyncio.create_task(supervise("web", web), name="web"))
+        tasks.append(asyncio.create_task(keep_running(ctx, "web", web, 60.0), name="web"))
     return tasks
 
 
@@ -334,24 +352,16 @@ async def serve(ctx: Context, web: Callable[[], Awaitable[None]] | None = None) 
     )
     stopper: asyncio.Task[Any] = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    # No new jobs; a sweep in flight finishes (APScheduler's shutdown would cancel it).
+    log.info("event=serve.stopping")
+    # No new jobs; a sweep in flight may finish, briefly (it is safe to cancel: its
+    # transaction rolls back and the next sweep recomputes what is due).
     scheduler.pause()
-    if jobs:
-        await asyncio.wait(set(jobs), timeout=15)
+    await finish(jobs, grace=JOB_GRACE_SECONDS)
     scheduler.shutdown(wait=False)
     stopper.cancel()
     await stop_loops(tasks)
     for task in done:
-        error = None if task is stopper else task.exception()
+        error = None if task is stopper or task.cancelled() else task.exception()
         if error is not None:
             raise error
     log.info("event=serve.stopped")
-
-
-async def stop_loops(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel every loop and wait until each has finished its cleanup."""
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from types import ModuleType
 
@@ -23,6 +24,7 @@ from hub.cli import (
     inbound,
     info_requests,
     integrity,
+    keys,
     parked,
     replies,
     running,
@@ -42,6 +44,7 @@ GROUPS: tuple[ModuleType, ...] = (
     info_requests,
     replies,
     integrity,
+    keys,
 )
 
 
@@ -49,14 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line: every group's subcommands, each with the common options."""
     parser = argparse.ArgumentParser(prog="marrac-hub", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"marrac-hub {__version__}")
-    commands = Commands(parser.add_subparsers(dest="command", required=True), common_options())
+    common = common_options(parser)
+    commands = Commands(parser.add_subparsers(dest="command", required=True), common)
     for group in GROUPS:
         group.register(commands)
     return parser
 
 
+# Everything the hub writes (database, WAL, key files, logs, the demo's Maildirs) is
+# for its own user only, whatever umask the shell or service manager left behind.
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit code."""
+    os.umask(PRIVATE_UMASK)
     args = build_parser().parse_args(argv)
     logs.configure(verbose=args.verbose)
     if getattr(args, "sync_fn", None) is not None:
@@ -71,9 +81,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"marrac-hub: bad settings: {exc}", file=sys.stderr)
         return 2
     try:
-        return int(asyncio.run(args.fn(settings, args)))
+        code = int(asyncio.run(args.fn(settings, args)))
+        sys.stdout.flush()  # here, where a closed pipe is caught, rather than at exit
+        return code
     except KeyFileError as exc:
         print(f"marrac-hub: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): end quietly, and keep Python's own flush of
+        # standard output at exit from failing again on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

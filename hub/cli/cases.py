@@ -8,7 +8,18 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hub.cli.common import Commands, actor, fail, listing, print_json, with_context
+from hub.cli.common import (
+    Commands,
+    actor,
+    fail,
+    listing,
+    print_json,
+    quoted,
+    reference,
+    safe,
+    show,
+    with_context,
+)
 from hub.config import Settings
 from hub.services import cases, casework
 from hub.services.context import Context
@@ -22,19 +33,19 @@ def register(commands: Commands) -> None:
     p = commands.add("list", cmd_cases_list, "list cases", group)
     p.add_argument("--json", action="store_true")
     p = commands.add("show", cmd_cases_show, "show one case", group)
-    p.add_argument("ref")
+    p.add_argument("ref", type=reference, help="case reference (any letter case)")
     p.add_argument("--json", action="store_true")
     p = commands.add("allocate", cmd_allocate, "name the case co-ordinator", group)
-    p.add_argument("ref")
+    p.add_argument("ref", type=reference, help="case reference (any letter case)")
     p.add_argument("--to", required=True, help="the co-ordinator's email address")
     p = commands.add("plan", cmd_plan, "record the plan agreed with the MEs", group)
-    p.add_argument("ref")
+    p.add_argument("ref", type=reference, help="case reference (any letter case)")
     p.add_argument("--agreed", action="store_true", required=True)
     p = commands.add("review", cmd_review, "record the two-week review", group)
-    p.add_argument("ref")
+    p.add_argument("ref", type=reference, help="case reference (any letter case)")
     p.add_argument("--risk", required=True, help="the re-assessed risk level")
     p = commands.add("close", cmd_close, "close the case and tell every agency", group)
-    p.add_argument("ref")
+    p.add_argument("ref", type=reference, help="case reference (any letter case)")
     p.add_argument("--reason", required=True)
 
 
@@ -47,7 +58,8 @@ def one_line(case: dict[str, Any]) -> str:
         flags.append(f"{len(case['problems'])} problem(s)")
     return (
         f"{case['ref']:16} {case['status']:12} {case['received_at'][:16]:16} "
-        f"risk={case['risk_level'] or '-':8} force_ref={case['force_reference'] or '-'}"
+        f"risk={safe(case['risk_level'] or '-'):8} "
+        f"force_ref={safe(case['force_reference'] or '-')}"
         + (f"  [{'; '.join(flags)}]" if flags else "")
     )
 
@@ -55,12 +67,13 @@ def one_line(case: dict[str, Any]) -> str:
 def _person_text(label: str, p: dict[str, Any] | None) -> list[str]:
     if p is None:
         return [f"{label}: (none given)"]
-    lines = [f"{label}: {p['name'] or '(no name)'}, born {p['date_of_birth'] or 'unknown'}"]
+    name, born = safe(p["name"] or "(no name)"), safe(p["date_of_birth"] or "unknown")
+    lines = [f"{label}: {name}, born {born}"]
     for key in ("gender", "address", "phone"):
         if p.get(key):
-            lines.append(f"    {key}: {p[key]}")
+            lines.append(f"    {key}: {safe(p[key])}")
     for key, value in sorted((p.get("details") or {}).items()):
-        lines.append(f"    {key.replace('_', ' ')}: {value}")
+        lines.append(f"    {safe(key.replace('_', ' '))}: {safe(value)}")
     return lines
 
 
@@ -70,20 +83,20 @@ def case_text(case: dict[str, Any]) -> list[str]:
     forwarded = case["forwarded_by"]
     lines = [
         one_line(case),
-        f"Referrer: {referrer['name'] or '-'} <{referrer['email'] or '-'}>"
-        + (f" (forwarded by {forwarded})" if forwarded else ""),
+        f"Referrer: {safe(referrer['name'] or '-')} <{safe(referrer['email'] or '-')}>"
+        + (f" (forwarded by {safe(forwarded)})" if forwarded else ""),
         *_person_text("Victim", case["victim"]),
         *_person_text("Perpetrator", case["perpetrator"]),
     ]
     for child in case["children"]:
         lines += _person_text("Child", child)
     if case["summary"]:
-        lines.append("Summary: " + case["summary"])
+        lines += ["Summary:", quoted(case["summary"])]
     lines += [
-        f"Attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes)"
+        f"Attachment: {safe(a['filename'])} ({safe(a['content_type'])}, {a['size']} bytes)"
         for a in case["attachments"]
     ]
-    lines += [f"Problem: {p}" for p in case["problems"]]
+    lines += [f"Problem: {safe(p)}" for p in case["problems"]]
     return lines
 
 
@@ -105,7 +118,7 @@ async def cmd_cases_show(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             print_json(case)
         else:
-            print("\n".join(case_text(case)))
+            show(case_text(case))
         return 0
 
     return await with_context(settings, run)

@@ -8,7 +8,8 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,18 +56,35 @@ class Commands:
         return group
 
 
-def common_options() -> argparse.ArgumentParser:
-    """The options every subcommand takes."""
+def common_options(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The options every subcommand takes. Given the top-level ``parser``, they are added
+    to it too, so ``marrac-hub --actor tl cases list`` works as well as ``marrac-hub
+    cases list --actor tl``: the subcommand's copies default to "not given"
+    (``SUPPRESS``), so they never overwrite what was given before the subcommand."""
+    if parser is not None:
+        _add_common(parser, None, False)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    _add_common(common, argparse.SUPPRESS, argparse.SUPPRESS)
+    return common
+
+
+def _add_common(parser: argparse.ArgumentParser, default: Any, flag_default: Any) -> None:
+    parser.add_argument(
         "--config",
         type=Path,
-        default=None,
+        default=default,
         help="settings file (default $MARRAC_HUB_CONFIG, then ./hub.toml)",
     )
-    common.add_argument("--actor", default=None, help="who is acting, for the audit trail")
-    common.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
-    return common
+    parser.add_argument("--actor", default=default, help="who is acting, for the audit trail")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=flag_default, help="log at debug level"
+    )
+
+
+def reference(text: str) -> str:
+    """A case or request reference as typed (``mr-2026-000001``): references are stored
+    in capitals, so the one typed matches whatever its case."""
+    return text.strip().upper()
 
 
 def instant(text: str) -> datetime:
@@ -80,8 +98,68 @@ def instant(text: str) -> datetime:
     return value
 
 
+# --- outsiders' text on a staff terminal ---------------------------------------------
+#
+# Answers, replies, referrals and From: headers are written by people outside the hub.
+# Printed raw, their control characters drive the terminal (ESC sequences retitle the
+# window, OSC 52 writes the clipboard, ESC c resets it) and bidirectional controls show
+# text in another order than it is stored. Every such character is printed as a visible
+# escape, and outsiders' multi-line text is quoted line by line, so that no line of it
+# can pass for a line the hub printed.
+
+QUOTE = "| "  # the hub never begins a line of its own with this
+_KEPT = "\t"
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _dangerous(ch: str) -> bool:
+    """C0 and C1 controls, DEL, format characters (bidirectional marks, embeddings,
+    overrides and isolates, zero-width ones), line and paragraph separators, surrogates."""
+    if ch.isprintable():
+        return False
+    return unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def _escape(text: str, keep: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(_escape_char(ch) if _dangerous(ch) and ch not in keep else ch for ch in text)
+
+
+def safe(value: object) -> str:
+    """An outsider's value as one harmless line: every control, bidirectional and line
+    breaking character (newline included) shown as an escape such as ``\\x1b``."""
+    return _escape(str(value), _KEPT)
+
+
+def quoted(value: object, indent: str = "  ") -> str:
+    """An outsider's multi-line text, each of its lines escaped as :func:`safe` escapes
+    them and begun with ``indent`` and :data:`QUOTE`, so none can fake a line of ours."""
+    lines = str(value).replace("\r\n", "\n").split("\n")
+    return "\n".join(f"{indent}{QUOTE}{safe(line)}" for line in lines)
+
+
+def printable(text: str) -> str:
+    """A line the hub composed, checked once more before it reaches the terminal: every
+    control and bidirectional character escaped, the hub's own newlines kept."""
+    return _escape(text, _KEPT + "\n")
+
+
+def show(lines: Iterable[str]) -> None:
+    """Print a ``show`` command's lines, each through :func:`printable`."""
+    for line in lines:
+        print(printable(line))
+
+
 def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+    """JSON for a terminal or a pipe: C0 controls are escaped by JSON itself; C1 and
+    format characters (only ever inside strings) are escaped as ``\\uXXXX`` too."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    print("".join(f"\\u{ord(ch):04x}" if _dangerous(ch) and ch not in "\n" else ch for ch in text))
 
 
 def fail(message: object) -> int:
@@ -100,7 +178,7 @@ def listing(
         print(empty)
     else:
         for item in found:
-            print(line(item))
+            print(printable(line(item)))
     return 0
 
 

@@ -18,6 +18,14 @@ def register(commands: Commands) -> None:
         "sweep", cmd_sweep, "send what deadlines make due now, then deliver the outbox"
     )
     p.add_argument("--now", type=instant, default=None, help="sweep as of this instant")
+    p = commands.add(
+        "digest", cmd_digest, "queue and send the daily digest (the scheduler's 08:00 mail)"
+    )
+    p.add_argument(
+        "--now",
+        action="store_true",
+        help="send a digest as of now, even if today's has gone already",
+    )
     group = commands.group("alerts", "warnings, chases, escalations")
     p = commands.add("list", cmd_alerts_list, "what the sweep sent", group)
     p.add_argument("--json", action="store_true")
@@ -36,6 +44,18 @@ async def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
             f"sweep: {report.milestones} milestone(s), {report.requests} request(s) looked "
             f"at; {report.steps} step(s) due; {sent} mail(s) sent"
         )
+        return 0
+
+    return await with_context(settings, run)
+
+
+async def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
+    from hub.runtime import make_sender
+
+    async def run(ctx: Context) -> int:
+        recipients = await sweep.digest(ctx, on_demand=args.now)
+        sent = await deliver_due(ctx, make_sender(settings))
+        print(f"digest: {recipients} recipient(s); {sent} mail(s) sent")
         return 0
 
     return await with_context(settings, run)

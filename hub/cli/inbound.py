@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from hub.cli.common import Command, Commands, actor, listing, with_context
+from hub.cli.common import Command, Commands, actor, listing, safe, with_context
 from hub.config import Settings
 from hub.services import cases
 from hub.services.context import Context
@@ -32,7 +32,8 @@ def list_command(outcome: str) -> Command:
                 found,
                 f"no {outcome} mail",
                 lambda m: (
-                    f"#{m['id']:<6} {m['received_at'][:16]}  {m['sender'] or '-'}  {m['reason']}"
+                    f"#{m['id']:<6} {m['received_at'][:16]}  {safe(m['sender'] or '-')}  "
+                    f"{safe(m['reason'])}"
                 ),
             )
 

@@ -1,5 +1,6 @@
-"""Checking what the hub wrote: ``verify`` a signed request, receipt or answer offline,
-and ``audit verify`` the audit trail's hash chain."""
+"""Checking what the hub wrote: ``verify`` a signed request, receipt, answer or audit
+checkpoint offline, ``audit verify`` the audit trail's keyed chain (against checkpoints an
+auditor kept, if given) and ``audit checkpoint`` to sign its head."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub.cli.common import Commands, with_context
+from hub.cli.common import Commands, actor, fail, with_context
 from hub.config import Settings, default_path, load
 from hub.crypto import keys as keyfiles
 from hub.crypto.signing import (
@@ -18,7 +19,8 @@ from hub.crypto.signing import (
     trusted_keys,
     verify_document,
 )
-from hub.services import audit
+from hub.crypto.strict_json import parse_json
+from hub.services import audit, audit_checkpoints
 from hub.services.context import Context
 
 
@@ -34,11 +36,23 @@ def register(commands: Commands) -> None:
         help="a published keys.json (default: this hub's own keys)",
     )
     group = commands.group("audit", "the audit trail")
-    commands.add("verify", cmd_audit_verify, "check the audit hash chain", group)
+    p = commands.add("verify", cmd_audit_verify, "check the audit hash chain", group)
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        default=[],
+        help="a signed checkpoint the chain must still hold (repeatable)",
+    )
+    p = commands.add(
+        "checkpoint", cmd_audit_checkpoint, "sign the chain's head for offline checks", group
+    )
+    p.add_argument("--out", type=Path, default=None, help="write it here (default: stdout)")
 
 
 def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A file read as a verifier must: duplicate member names refused (a ValueError)."""
+    return parse_json(path.read_text(encoding="utf-8"))
 
 
 def _own_keys(args: argparse.Namespace) -> dict[str, bytes]:
@@ -78,14 +92,50 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoints(ctx: Context, paths: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """Each checkpoint file's document, once its signature verifies under our keys."""
+    assert ctx.ring is not None
+    trusted = trusted_keys(public_keys_document(ctx.ring))
+    return [(path, verify_document(_read_json(path), trusted)) for path in paths]
+
+
 async def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     async def run(ctx: Context) -> int:
+        try:
+            checkpoints = _checkpoints(ctx, args.checkpoint)
+        except (OSError, ValueError, SignatureError) as exc:
+            return fail(f"checkpoint refused: {exc}")
         async with ctx.sessions() as session, session.begin():
             count, broken = await audit.verify(session)
+            problems = [
+                f"{path}: {problem}"
+                for path, document in checkpoints
+                if (problem := await audit_checkpoints.compare(session, document))
+            ]
         if broken is not None:
             print(f"audit chain BROKEN at event {broken} ({count} checked)")
             return 1
+        if problems:
+            print(f"audit chain does NOT match its checkpoint: {'; '.join(problems)}")
+            return 1
         print(f"audit chain intact: {count} events")
+        return 0
+
+    return await with_context(settings, run)
+
+
+async def cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(ctx: Context) -> int:
+        try:
+            envelope = await audit_checkpoints.issue(ctx, actor(args))
+        except audit_checkpoints.AuditChainBroken as exc:
+            return fail(exc)
+        text = json.dumps(envelope, indent=2, ensure_ascii=False) + "\n"
+        if args.out is None:
+            print(text, end="")
+        else:
+            args.out.write_text(text, encoding="utf-8")
+            print(f"checkpoint of {envelope['document']['events']} events: {args.out}")
         return 0
 
     return await with_context(settings, run)

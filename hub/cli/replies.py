@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hub.cli.common import Commands, actor, fail, listing, with_context
+from hub.cli.common import Commands, actor, fail, listing, safe, with_context
 from hub.config import Settings
 from hub.services import replies
 from hub.services.context import Context
@@ -27,8 +27,8 @@ async def cmd_replies_list(settings: Settings, args: argparse.Namespace) -> int:
             found,
             "no unmatched replies",
             lambda r: (
-                f"#{r['id']:<5} {str(r['received_at'])[:16]}  {r['sender'] or '-'}  "
-                f"{r['subject'] or ''}"
+                f"#{r['id']:<5} {str(r['received_at'])[:16]}  {safe(r['sender'] or '-')}  "
+                f"{safe(r['subject'] or '')}\n       why: {safe(r['reason'])}"
             ),
         )
 

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from hub.cli.common import Commands, print_json, with_context
-from hub.config import Settings
+from hub.cli.setup import senders_gate
+from hub.config import Settings, advisories
 from hub.services.context import Context
 from hub.services.outbox import deliver_due
+
+log = logging.getLogger("hub.cli")
 
 
 def register(commands: Commands) -> None:
@@ -28,6 +32,12 @@ def register(commands: Commands) -> None:
 async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from hub.runtime import serve
 
+    refused = senders_gate(settings)
+    if refused is not None:
+        return refused
+    for note in advisories(settings):
+        log.warning("event=settings.suspect %s", note)
+
     async def run(ctx: Context) -> int:
         from hub.web.app import run_web
 
@@ -41,6 +51,10 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_intake(settings: Settings, args: argparse.Namespace) -> int:
     from hub.runtime import drain, file_replies, make_reply_source, make_sender, make_source
+
+    refused = senders_gate(settings)  # the same mail as `serve` reads, the same rule
+    if refused is not None:
+        return refused
 
     async def run(ctx: Context) -> int:
         source = make_source(settings)

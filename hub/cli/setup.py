@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 from hub.cli.common import Commands
-from hub.config import Settings
+from hub.config import Settings, advisories
+from hub.domain.senders import (
+    UNAUTHENTICATED_REFUSAL,
+    UNAUTHENTICATED_WARNING,
+    SenderTrust,
+    sender_trust,
+)
 from hub.services.context import initialise
+
+log = logging.getLogger("hub.cli")
 
 
 def register(commands: Commands) -> None:
@@ -33,9 +43,31 @@ async def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def senders_gate(settings: Settings) -> int | None:
+    """Refuse to read mail (exit code 2) unless senders are authenticated or the
+    operator opted out explicitly; warn loudly, on every start, when they did."""
+    trust = sender_trust(settings.intake.trusted_authserv_id, settings.intake.allow_unauthenticated)
+    if trust is SenderTrust.REFUSED:
+        print(f"marrac-hub: bad settings: {UNAUTHENTICATED_REFUSAL}", file=sys.stderr)
+        return 2
+    if trust is SenderTrust.UNAUTHENTICATED:
+        log.warning(UNAUTHENTICATED_WARNING)
+    return None
+
+
 async def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
+    refused = senders_gate(settings)
+    if refused is not None:
+        return refused
+    trust = sender_trust(settings.intake.trusted_authserv_id, settings.intake.allow_unauthenticated)
     print(f"settings OK: {settings.source_path}")
     print(f"  database: {redact_url(settings.database.url)}")
     print(f"  intake:   {settings.intake.source}")
     print(f"  smtp:     {settings.smtp.transport}")
+    if trust is SenderTrust.AUTHENTICATED:
+        print(f"  senders:  authenticated by {settings.intake.trusted_authserv_id}")
+    else:
+        print("  senders:  NOT AUTHENTICATED (allow_unauthenticated = true)")
+    for note in advisories(settings):
+        print(f"  warning:  {note}")
     return 0

@@ -6,6 +6,7 @@ puts ``[section] key`` in front.
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from hub.domain.policy import known_time_zone
@@ -28,6 +29,16 @@ def web_address(value: str) -> str | None:
     if ok:
         return None
     return f"must be an http:// or https:// address with a host, not {value!r}"
+
+
+def networks(values: tuple[str, ...]) -> str | None:
+    """IP addresses or networks (``127.0.0.1``, ``10.0.0.0/8``, ``::1``)."""
+    for value in values:
+        try:
+            ipaddress.ip_network(value)
+        except ValueError:
+            return f'must be IP addresses or networks like "127.0.0.1/32", not {value!r}'
+    return None
 
 
 def clock_time(value: str) -> str | None:

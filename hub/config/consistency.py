@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hub.config.policy_file import load_policy
 from hub.config.problems import ConfigError, Problems
@@ -111,3 +112,22 @@ def _check_policy(settings: Settings, problems: Problems) -> None:
             f"[hub] policy_file {hub.policy_file}: calendar.timezone {policy.timezone!r} "
             f"differs from [hub] timezone {hub.timezone!r}: set them alike"
         )
+
+
+def advisories(settings: Settings) -> list[str]:
+    """Settings that are allowed but probably wrong: said by ``check-config`` and logged
+    by ``serve``, not refused (a test or a one-off run may mean them)."""
+    notes = []
+    url = urlsplit(settings.hub.public_url)
+    host, port = url.hostname or "", settings.web.port
+    if _is_loopback(host) and port != 0:
+        named = url.port or (443 if url.scheme == "https" else 80)
+        if named != port:
+            # The links mailed to agencies are built on public_url: a loopback URL that
+            # names another port than the hub listens on reaches nothing (issue 8).
+            notes.append(
+                f"[hub] public_url {settings.hub.public_url} names port {named} on this "
+                f"machine, but [web] port is {port}: the links mailed to agencies will "
+                "not reach the hub (set public_url to the address agencies use)"
+            )
+    return notes

@@ -68,7 +68,10 @@ class IntakeSettings:
     processed_folder: str = setting("Processed")
     quarantine_folder: str = setting("Quarantine")
     allowed_senders: tuple[str, ...] = setting(("lancashire.police.uk",), convert=checks.lowered)
+    # Empty: no server vouches for senders, and check-config and serve refuse to run
+    # unless allow_unauthenticated says that is meant (hub.domain.senders.sender_trust).
     trusted_authserv_id: str = setting("")
+    allow_unauthenticated: bool = setting(False)
     # How many messages one fetch takes: bigger batches mean fewer IMAP round trips.
     batch_size: int = setting(100, minimum=1, maximum=1000)
     # Polling interval when the server has no IDLE, and the IDLE re-issue interval.
@@ -77,6 +80,15 @@ class IntakeSettings:
     reconnect_max_seconds: float = setting(60.0, minimum=0.1, maximum=_HOUR)
     # Messages above this size are stored and triaged, never parsed as a form.
     max_message_bytes: int = setting(40 * 1024 * 1024, minimum=1024, maximum=_GIB)
+    # Body text read from one message (all its parts together); the rest is noted.
+    max_text_chars: int = setting(1_000_000, minimum=1_000, maximum=100_000_000)
+    # Mail is read in worker processes (hub.services.reading_pool), each message within
+    # a time and a memory budget; a message over either is kept for triage with why.
+    read_workers: int = setting(2, minimum=1, maximum=64)
+    read_seconds: float = setting(10.0, minimum=0.1, maximum=_HOUR)
+    read_memory_mb: int = setting(1024, minimum=64, maximum=1024 * 1024)
+    # Quarantined mail larger than this is kept as its header section and SHA-256 only.
+    quarantine_keep_bytes: int = setting(1024 * 1024, minimum=1024, maximum=_GIB)
 
 
 @dataclass(frozen=True)
@@ -109,6 +121,8 @@ class OutboxSettings:
     backoff_first_seconds: float = setting(30.0, minimum=0.1, maximum=_HOUR)
     backoff_max_seconds: float = setting(1800.0, minimum=0.1, maximum=_DAY)
     poll_seconds: float = setting(2.0, minimum=0.1, maximum=_HOUR)
+    # A 5xx at connect or login refuses the hub, not a message: delivery pauses this long.
+    pause_seconds: float = setting(600.0, minimum=1.0, maximum=_DAY)
 
 
 @dataclass(frozen=True)
@@ -128,9 +142,12 @@ class RepliesSettings:
 
 @dataclass(frozen=True)
 class AgenciesSettings:
-    """``[agencies]``: the agency directory file (kept as ``RequestSettings.agencies_file``)."""
+    """``[agencies]``: the agency directory file (kept as ``RequestSettings.agencies_file``).
+    Like every relative path it is resolved against the settings file's folder, so the
+    default is the file beside it (``config/agencies.toml`` for ``config/hub.toml``),
+    not ``config/config/agencies.toml``."""
 
-    file: Path | None = setting(Path("config/agencies.toml"))
+    file: Path | None = setting(Path("agencies.toml"))
 
 
 @dataclass(frozen=True)
@@ -177,11 +194,25 @@ class AlertSettings:
 
 @dataclass(frozen=True)
 class WebSettings:
-    """``[web]``: where the web server listens."""
+    """``[web]``: where the web server listens, and how much one client may ask of it."""
 
     host: str = setting("127.0.0.1")
     # 0: any free port (tests run several hubs on one machine).
     port: int = setting(8080, minimum=0, maximum=_PORT)
+    # Requests a minute (0: no limit) per client address and per link token, counted in
+    # each process's memory (hub.web.ratelimit). A person needs a dozen to answer; a
+    # guesser is held to these. The page benchmarks turn them off.
+    rate_limit_per_client: int = setting(120, minimum=0, maximum=1_000_000)
+    rate_limit_per_link: int = setting(60, minimum=0, maximum=1_000_000)
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client;
+    # empty: the peer is the client. Behind the documented nginx: the loopback.
+    trusted_proxies: tuple[str, ...] = setting((), check=checks.networks)
+    # A connection that has not sent a whole request head in this time (idle between
+    # requests, or trickling its headers: "slowloris") is closed; and a body that has
+    # not arrived in body_timeout_seconds gets a 408. Each open connection holds a file
+    # descriptor, so a handful of slow clients must not hold them for ever.
+    idle_timeout_seconds: float = setting(15.0, minimum=0.1, maximum=_HOUR)
+    body_timeout_seconds: float = setting(60.0, minimum=0.1, maximum=_HOUR)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 A sealed value is ``b"s1" + key fingerprint (16 ASCII hex) + nonce + ciphertext``, so a
 value sealed before a key rotation still opens, and tampering is detected (the MAC fails).
+After ``keys rotate data`` the values under older keys are re-sealed under the current
+one in the background (:meth:`Sealer.reseal`, :mod:`hub.services.reseal`).
 """
 
 from __future__ import annotations
@@ -32,8 +34,19 @@ class Sealer:
         self._box = SecretBox(active.secret)
         self._boxes = {fp.encode(): SecretBox(k.secret) for fp, k in ring.keys["data"].items()}
 
+    @property
+    def prefix(self) -> bytes:
+        """How every value sealed under the current data key begins."""
+        return MAGIC + self._fp
+
     def seal(self, plaintext: bytes) -> bytes:
         return MAGIC + self._fp + bytes(self._box.encrypt(plaintext))
+
+    def reseal(self, sealed: bytes) -> bytes:
+        """``sealed`` under the current data key (unchanged if it already is)."""
+        if bytes(sealed[:18]) == self.prefix:
+            return sealed
+        return self.seal(self.open(sealed))
 
     def open(self, sealed: bytes) -> bytes:
         if not sealed.startswith(MAGIC) or len(sealed) < 2 + 16 + 24 + 16:

@@ -29,6 +29,13 @@ Exceptions::
 A verifier's trusted keys come from a published key document: :func:`trusted_keys` reads
 ``keys.json`` (checking its shape) into the ``kid -> public key`` map that
 :func:`verify_document` takes, so a third party and the hub itself read it the same way.
+
+Verification is strict, because a lenient reader can be shown one thing and check
+another: the CLI reads envelopes with :func:`hub.crypto.strict_json.parse_json`, which
+refuses duplicate member names (a fake ``document`` placed before the real one must not
+slip past), the ``signature`` member holds ``alg``, ``kid`` and ``sig`` and nothing else,
+and a key document's kids are recomputed from the keys themselves, so ``keys.json``
+cannot name a known kid and hand over another key.
 """
 
 from __future__ import annotations
@@ -194,22 +201,23 @@ def key_id(verify_key_bytes: bytes) -> str:
 def public_keys_document(ring: KeyRing) -> dict[str, Any]:
     """What ``/.well-known/marrac-hub/keys.json`` serves.
 
-    Every signing key is listed, old ones with ``"active": false``, so that requests signed
-    before a rotation still verify. Only the active box key is listed: it is the one answers
-    must be sealed to, and offering an old one would invite sealing to a retired key.
-    Public keys are base64url without padding, like the signatures.
+    Every signing key, current first, then older ones (``"active": false``) newest first,
+    so what they signed still verifies; each with ``valid_from`` and ``valid_until`` (ISO
+    8601 UTC, null while current). Only the active box key is listed: offering an old one
+    would invite sealing to a retired key. Public keys are unpadded base64url.
     """
-    active_signing = ring.active["signing"]
-    signing = []
-    for fp in sorted(ring.keys["signing"], key=lambda f: (f != active_signing, f)):
-        public = bytes(SigningKey(ring.keys["signing"][fp].secret).verify_key)
+    active_signing, signing = ring.active["signing"], []
+    for key in ring.all("signing"):
+        public = bytes(SigningKey(key.secret).verify_key)
         signing.append(
             {
                 "kid": key_id(public),
                 "alg": ALG_SIGNING,
                 "use": "sig",
                 "public_key": b64url(public),
-                "active": fp == active_signing,
+                "active": key.fingerprint == active_signing,
+                "valid_from": key.valid_from,
+                "valid_until": key.valid_until,
             }
         )
     box = ring.current("box")
@@ -265,6 +273,9 @@ def _decode_signature(sig: object) -> bytes:
 
 def _signature_parts(signature: Mapping[str, Any]) -> tuple[str, bytes]:
     """The key id and the raw signature of an envelope's ``signature`` member."""
+    extra = set(signature) - {"alg", "kid", "sig"}
+    if extra:
+        raise SignatureInvalid(f"signature has unexpected members: {', '.join(sorted(extra))}")
     alg = signature.get("alg")
     if alg != ALG_SIGNING:
         raise SignatureInvalid(f"unsupported signature algorithm {alg!r} (expected Ed25519)")
@@ -332,6 +343,9 @@ def _trusted_key(entry: Mapping[str, Any], n: int) -> tuple[str, bytes]:
         raise SignatureError(f"key document: key {kid!r} is not base64url") from None
     if len(public) != 32:
         raise SignatureError(f"key document: key {kid!r} is {len(public)} bytes, expected 32")
+    if key_id(public) != kid:
+        # The kid is a name for the key, not a claim to trust: recomputed, never believed.
+        raise SignatureError(f"key document: key {kid!r} is not the key that kid names")
     return kid, public
 
 
@@ -354,5 +368,7 @@ def trusted_keys(document: object) -> dict[str, bytes]:
             raise SignatureError(f"key document: key #{n} is not an object")
         if entry.get("alg") == ALG_SIGNING:
             kid, public = _trusted_key(entry, n)
+            if kid in trusted:
+                raise SignatureError(f"key document: key {kid!r} is listed twice")
             trusted[kid] = public
     return trusted

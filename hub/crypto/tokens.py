@@ -45,7 +45,10 @@ REPLY_MAC_CHARS = 16  # base32: 80 bits, plenty against forging a reply address
 PURPOSE_REPLY_ADDRESS = "reply-address"
 PURPOSE_ONE_TIME_CODE = "one-time-code"
 PURPOSE_WEB_SESSION = "web-session"  # hub.crypto.sessions signs session cookies with it
-RESERVED_PURPOSES = frozenset({PURPOSE_REPLY_ADDRESS, PURPOSE_ONE_TIME_CODE, PURPOSE_WEB_SESSION})
+PURPOSE_AUDIT_CHAIN = "audit-chain"  # hub.crypto.chain links the audit trail with it
+RESERVED_PURPOSES = frozenset(
+    {PURPOSE_REPLY_ADDRESS, PURPOSE_ONE_TIME_CODE, PURPOSE_WEB_SESSION, PURPOSE_AUDIT_CHAIN}
+)
 
 _PURPOSE = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes in base64url, no padding
@@ -127,6 +130,13 @@ class TokenService:
     def from_ring(cls, ring: KeyRing, purpose: str) -> TokenService:
         """A service under the ring's active ``token`` key."""
         return cls(ring.current("token").secret, purpose)
+
+    @classmethod
+    def every_key(cls, ring: KeyRing, purpose: str) -> list[TokenService]:
+        """A service under each ``token`` key, the current one first: after ``keys rotate
+        token`` new capabilities use the new key, and those issued before are checked
+        under the key that minted them, so they keep working until they expire."""
+        return [cls(key.secret, purpose) for key in ring.all("token")]
 
     def __repr__(self) -> str:  # never show key material, even in a traceback
         return f"TokenService(purpose={self.purpose!r})"

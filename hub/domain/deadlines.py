@@ -4,11 +4,13 @@ escalations are owed at a given moment.
 The scheduler's sweep (DESIGN.md "One referral's way through") asks this module two
 things about each open item, with ``now`` from the one clock:
 
-- :func:`due_steps`: which steps to send now. Every step whose time has come and that is
-  not yet recorded as done, oldest first. After an outage or a clock jump forward each
-  missed step is sent once, late, rather than skipped: a late warning to a team leader
-  is better than none. A clock jump backwards sends nothing new, because done steps
-  are remembered by name, not by time.
+- :func:`current_steps`: which steps to send now. Of every step whose time has come
+  and that is not yet recorded as done (:func:`due_steps`), only the one that is true
+  now for each audience: after an outage or a clock jump forward, a plan an hour
+  overdue gets one "overdue" mail, not a stale "due in 4 hours" beside it. The steps it
+  replaces are recorded as done (superseded), and its mail goes to everyone they would
+  have told. A clock jump backwards sends nothing new, because done steps are
+  remembered by name, not by time.
 - :func:`next_action_at`: when to look at the item again (the indexed
   ``next_action_at`` column), or ``None`` when nothing is left.
 
@@ -27,7 +29,7 @@ sees a closed item and sends nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -98,12 +100,21 @@ def milestone_due(
     return advance(anchor, policy.milestone(kind).due, calendar)
 
 
+def agency_due(issued_at: datetime, within: Duration, calendar: WorkingCalendar) -> datetime:
+    """An agency's deadline ``within`` of ``issued_at``, in the agency's working hours:
+    working days land there already; elapsed hours or calendar days that end at night,
+    at a weekend or on a holiday move to the next opening (a 48-hour answer asked for
+    at 04:03 on Wednesday is due at 08:00 on Friday, not at 04:03)."""
+    return calendar.next_agency_window(advance(issued_at, within, calendar))
+
+
 def request_due(
     issued_at: datetime, urgency: str, policy: Policy, calendar: WorkingCalendar
 ) -> datetime:
-    """The default answer time of a request issued at ``issued_at``; the co-ordinator may
-    set another, which is then the ``due`` given to :func:`steps_for_request`."""
-    return advance(issued_at, policy.request(urgency).respond_within, calendar)
+    """The default answer time of a request issued at ``issued_at`` (in the agency's
+    working hours, :func:`agency_due`); the co-ordinator may set another, which is then
+    the ``due`` given to :func:`steps_for_request`."""
+    return agency_due(issued_at, policy.request(urgency).respond_within, calendar)
 
 
 def steps_for_milestone(kind: str, due: datetime, policy: Policy) -> list[Step]:
@@ -135,19 +146,24 @@ def steps_for_request(
     """Reminders, chases and escalations for an information request due at ``due``.
 
     Agency-bound steps are moved into the agency's working hours
-    (:meth:`WorkingCalendar.next_agency_window`); staff escalations keep their exact
-    time. When moving makes two agency steps land at the same opening (a Saturday
-    reminder and a Saturday chase both become Monday 08:00), only the later step in the
-    policy is kept: one mail saying "overdue" rather than two at once. With
-    ``issued_at``, steps that would go at or before the request itself (a "-24h"
-    reminder on a request given less than a day) are left out: the request is its own
-    reminder.
+    (:meth:`WorkingCalendar.next_agency_window`). Staff escalations after the deadline
+    are counted from the agency's chase: a request due at 20:00 is chased at 08:00 the
+    next working morning, and its co-ordinator is told "24 hours overdue" a day after
+    that, never before the agency was chased. When moving makes two agency steps land
+    at the same opening (a Saturday reminder and a Saturday chase both become Monday
+    08:00), only the later step in the policy is kept: one mail saying "overdue" rather
+    than two at once. With ``issued_at``, steps that would go at or before the request
+    itself (a "-24h" reminder on a request given less than a day) are left out: the
+    request is its own reminder.
     """
     steps: list[Step] = []
+    chased = calendar.next_agency_window(due)
     for rule in policy.request(urgency).chase:
         at = due + rule.offset.as_timedelta()
         if rule.to_agency:
             at = calendar.next_agency_window(at)
+        elif rule.offset.amount > 0:
+            at = max(at, chased + rule.offset.as_timedelta())
         if issued_at is not None and at <= issued_at:
             continue
         steps.append(Step(rule.name, at, rule.to, REQUEST, rule.offset.amount))
@@ -172,6 +188,41 @@ def due_steps(steps: Iterable[Step], done: Set[str], now: datetime) -> list[Step
     the caller records each returned step as done in the same transaction as its mail.
     """
     return _sorted(s for s in steps if s.due <= now and s.name not in done)
+
+
+@dataclass(frozen=True)
+class Catchup:
+    """What a sweep sends now: ``send`` (at most one step to the agency, then at most one
+    to staff) and ``superseded`` (due steps that are no longer true and are recorded as
+    done without mail)."""
+
+    send: tuple[Step, ...]
+    superseded: tuple[Step, ...]
+
+
+def current_steps(
+    steps: Iterable[Step], done: Set[str], now: datetime, *, agency_open: bool = True
+) -> Catchup:
+    """The steps that are true now, for a sweep that may be late.
+
+    Of the due steps (:func:`due_steps`), only the latest to the agency and the latest
+    to staff are sent: a sweep an hour after a plan fell due sends "1 hour overdue"
+    once, not "due in 4 hours" and "due now" together. The staff step goes to everyone
+    the steps it replaces would have told, so nobody owed news is left out. The agency
+    step comes first: an agency is chased before its co-ordinator hears it is overdue.
+    So when agency mail is due but the agency is closed (``agency_open`` false: a sweep
+    late into the night or the weekend), nothing is sent until it opens.
+    """
+    due = due_steps(steps, done, now)
+    if not agency_open and any(is_agency_step(s) for s in due):
+        return Catchup((), ())
+    send: list[Step] = []
+    for to_agency in (True, False):
+        group = [s for s in due if is_agency_step(s) == to_agency]
+        if group:
+            told = dict.fromkeys(r for s in group for r in s.recipients)
+            send.append(replace(group[-1], recipients=tuple(told)))
+    return Catchup(tuple(send), tuple(s for s in due if s.name not in {k.name for k in send}))
 
 
 def next_action_at(steps: Iterable[Step], done: Set[str]) -> datetime | None:

@@ -91,7 +91,7 @@ def new_case_alert(
 ) -> Notice:
     state = "needs triage" if needs_triage else "awaiting allocation"
     lines = [
-        f"A new MARRAC case is {state}.",
+        f"A new MARRAC case {'needs triage' if needs_triage else 'is awaiting allocation'}.",
         "",
         f"Case reference: {case_ref}",
         f"Risk level: {risk_level or 'not stated'}",
@@ -107,6 +107,31 @@ def new_case_alert(
         kind="alert:new-case",
         recipient=recipient,
         subject=f"[MARRAC] New case {case_ref} {state} (risk: {risk_level or 'unknown'})",
+        body="\n".join(lines) + "\n",
+        dedupe_key=dedupe_key,
+        subject_ref=case_ref,
+    )
+
+
+def referrer_closure(
+    *, recipient: str, case_ref: str, force_reference: str | None, dedupe_key: str
+) -> Notice:
+    """The police referrer's word that the case they referred is closed: references
+    only (never why it closed, which can name people)."""
+    fr = force_reference or "(none given)"
+    lines = [
+        "The MARRAC case opened from your referral is now closed. Thank you.",
+        "",
+        f"Case reference: {case_ref}",
+        f"Force reference: {fr}",
+        "",
+        "Please quote the case reference if you refer the same people again.",
+        "This is an automatic message from marrac-hub.",
+    ]
+    return Notice(
+        kind="closure-referrer",
+        recipient=recipient,
+        subject=f"MARRAC case closed: {case_ref} ({fr})",
         body="\n".join(lines) + "\n",
         dedupe_key=dedupe_key,
         subject_ref=case_ref,

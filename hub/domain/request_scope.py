@@ -118,11 +118,21 @@ def select_people(
     """The (role, record) of everyone ``selectors`` name, in the order named and without
     repeats: ``victim``, ``perpetrator``, ``child`` (all children) or ``child:N``
     (1-based). No selectors: the template's ``roles``. :class:`ScopeError` when a
-    selector is unknown or out of range, or when it names nobody."""
+    selector is unknown or out of range, when it names nobody, or when it names a role
+    the template does not ask about (a school's template asks about children only: the
+    victim's details do not go to a school unless a template that allows it is named)."""
     chosen: list[tuple[str, Mapping[str, Any]]] = []
     children = [p for p in people if p[0] == Role.CHILD.value]
     for selector in selectors or list(roles):
-        for role, _, record in _named_by(selector, people, children):
+        named = _named_by(selector, people, children)
+        wanted = selector.partition(":")[0]
+        if wanted not in roles:
+            raise ScopeError(
+                f"person {selector!r}: this request's template asks only about "
+                f"{', '.join(roles)}; to share a {wanted}'s details name a template that "
+                "covers them (e.g. --template general)"
+            )
+        for role, _, record in named:
             if (role, record) not in chosen:
                 chosen.append((role, record))
     if not chosen:
@@ -161,12 +171,11 @@ def person_in_scope(role: str, record: Mapping[str, Any], fields: Sequence[str])
 
 
 def questions_asked(
-    template_questions: Sequence[Question], own: Sequence[str] | None, template_named: bool
+    template_questions: Sequence[Question], own: Sequence[str] | None
 ) -> list[Question]:
-    """The template's questions, then the co-ordinator's own numbered on from them. Own
-    questions replace a template chosen by agency type; a template named on purpose keeps
-    its questions and the own ones are added."""
-    asked = list(template_questions) if not own or template_named else []
+    """The template's questions, then the co-ordinator's own numbered on from them: an
+    own question is added to the template's, never in place of them."""
+    asked = list(template_questions)
     asked += [
         Question(id=f"q{n}", text=text) for n, text in enumerate(own or [], start=len(asked) + 1)
     ]

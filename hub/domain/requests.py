@@ -230,6 +230,34 @@ def link_state(
     return "ok"
 
 
+def session_state(
+    *,
+    request_state: RequestState | str,
+    expires_at: datetime,
+    revoked_at: datetime | None,
+    now: datetime,
+) -> LinkState:
+    """What a session opened with this link's code allows at ``now``. A lock stops more
+    codes being tried, not a session whose code was already proved: the lock is against
+    guessing, so five wrong codes sent from another browser cannot shut out the agency
+    that has signed in. Revoking the link (a withdrawal, a reissue) or its expiry still
+    ends the session."""
+    return link_state(
+        request_state=request_state,
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+        locked_at=None,
+        now=now,
+    )
+
+
+def code_pending(*, has_code: bool, code_expires_at: datetime | None, now: datetime) -> bool:
+    """Is a one-time code waiting to be entered? Only then does a wrong code cost a try:
+    with no code pending (none sent, already used, or expired) no guess can succeed, so
+    an old or used code sent again tests nothing."""
+    return has_code and code_expires_at is not None and now < code_expires_at
+
+
 def link_renewable(
     *,
     request_state: RequestState | str,

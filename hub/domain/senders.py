@@ -7,12 +7,19 @@ sub-domains are not implied. When a trusted authentication server is configured,
 mail whose ``Authentication-Results`` (RFC 8601) header *from that server* says DMARC
 passed for the sender's domain (or, lacking a DMARC result, DKIM with a matching
 ``header.d`` or SPF with a matching ``smtp.mailfrom``) is accepted.
+
+Without a trusted server, anyone can forge an allowlisted ``From:``. So the hub runs
+that way only when the operator says so in as many words (``[intake]
+allow_unauthenticated = true``), and says so loudly on every start
+(:func:`sender_trust`). Replies to requests follow the same rule with the agency's
+registered mailboxes in place of the allowlist (:func:`judge_reply_sender`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import Enum
 
 
 @dataclass(frozen=True)
@@ -143,3 +150,58 @@ def judge_sender(
     if trusted_authserv_id:
         return authenticated(sender, auth_headers, trusted_authserv_id)
     return SenderVerdict(True, "allowlisted")
+
+
+def judge_reply_sender(
+    sender: str | None,
+    mailboxes: tuple[str, ...] | list[str],
+    auth_headers: tuple[str, ...],
+    trusted_authserv_id: str,
+) -> SenderVerdict:
+    """May this reply be filed as the agency's answer? A valid reply address proves only
+    that someone saw the request mail (it may have been forwarded or leaked): the
+    sender must also be one of the agency's registered mailboxes (exact addresses,
+    case-insensitive), and authenticated when a trusted server is configured."""
+    if not sender:
+        return SenderVerdict(False, "reply has no sender address")
+    address = sender.strip().lower()
+    if address not in {m.strip().lower() for m in mailboxes}:
+        return SenderVerdict(False, "reply sender is not one of the agency's registered mailboxes")
+    if trusted_authserv_id:
+        verdict = authenticated(address, auth_headers, trusted_authserv_id)
+        if not verdict.allowed:
+            return SenderVerdict(False, f"reply sender not authenticated: {verdict.reason}")
+        return verdict
+    return SenderVerdict(True, "registered mailbox")
+
+
+class SenderTrust(Enum):
+    """How the hub may treat senders, from ``[intake]`` ``trusted_authserv_id`` and
+    ``allow_unauthenticated``."""
+
+    AUTHENTICATED = "authenticated"  # a trusted server vouches for every sender
+    UNAUTHENTICATED = "unauthenticated"  # the operator opted out, explicitly
+    REFUSED = "refused"  # neither: the hub must not read mail
+
+
+UNAUTHENTICATED_REFUSAL = (
+    "[intake] trusted_authserv_id is empty, so anyone could forge a police referral from"
+    " an allowed address. Set it to your mail gateway's authserv-id, or set"
+    " [intake] allow_unauthenticated = true to accept unauthenticated senders knowingly"
+    " (demos and tests only)."
+)
+UNAUTHENTICATED_WARNING = (
+    "event=intake.unauthenticated SENDERS ARE NOT AUTHENTICATED: [intake]"
+    " allow_unauthenticated = true and no trusted_authserv_id, so a forged From: is"
+    " accepted as an allowed sender. Not for live referrals."
+)
+
+
+def sender_trust(trusted_authserv_id: str, allow_unauthenticated: bool) -> SenderTrust:
+    """Whether the hub may read mail: with a trusted server, or with the explicit
+    opt-out; never by default."""
+    if trusted_authserv_id.strip():
+        return SenderTrust.AUTHENTICATED
+    if allow_unauthenticated:
+        return SenderTrust.UNAUTHENTICATED
+    return SenderTrust.REFUSED

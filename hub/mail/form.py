@@ -46,6 +46,8 @@ MAX_LABEL_CHARS = 60
 MIN_FIELDS = 2
 # Sections whose unprefixed labels are about one person.
 _PERSON_SECTIONS = ("victim", "perpetrator", "child", "children")
+# What reply quoting at the start of a line is made of: ">" and any space between.
+_QUOTING = ">" + "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
 # (role, child number, the rest of the label) from "Child 2 date of birth".
 _Prefixed = tuple[str, str | None, str]
 # (label, value, loose) from one line.
@@ -63,9 +65,8 @@ class FormReading:
 def _unquote(line: str) -> str:
     """A line trimmed, without reply quoting ("> > Name: x"), no-break spaces as spaces."""
     line = line.replace("\u00a0", " ").strip()
-    while line.startswith(">"):
-        line = line[1:].lstrip()
-    return line
+    # One strip of the quote marks: slicing once per ">" was quadratic in the line.
+    return line.lstrip(_QUOTING) if line.startswith(">") else line
 
 
 def _section_marker(line: str, in_summary: bool) -> tuple[str, str | None] | None:
@@ -290,7 +291,9 @@ class _Reader:
 
     @staticmethod
     def _continue(target: dict[str, str], key: str, more: str) -> None:
-        target[key] = f"{target[key]}, {more}"[:MAX_VALUE_CHARS]
+        # A value already at its cap takes no more: re-copying it per line was quadratic.
+        if len(target[key]) < MAX_VALUE_CHARS:
+            target[key] = f"{target[key]}, {more}"[:MAX_VALUE_CHARS]
 
     def _main(self, key: str, value: str) -> bool:
         target = MAIN[key]

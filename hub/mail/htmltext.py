@@ -2,16 +2,18 @@
 
 Outlook sends referral forms as tables: each two-cell row becomes "label: value", and a
 heading ("<h3>Victim</h3>") becomes the section marker "== Victim ==". Script and style
-content is dropped entirely; entities are unescaped by the standard library parser. The
-result is text, never markup: nothing from here is ever rendered as HTML.
+content is dropped entirely; entities are unescaped. The markup is split into tags and
+text by :mod:`hub.mail.htmltokens`, in one linear pass (the standard library parser is
+quadratic on unclosed constructs). The result is text, never markup: nothing from here
+is ever rendered as HTML.
 """
 
 from __future__ import annotations
 
 import re
-from contextlib import suppress
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
+
+from hub.mail.htmltokens import End, Text, tokens
 
 MAX_HTML_CHARS = 1_000_000
 # Real layouts nest a few tables; each level re-joins the text inside it, so unbounded
@@ -53,18 +55,32 @@ class _State:
 def _squash(text: str) -> str:
     """Lines of a cell on one line: "14 Larch St<br>Preston" -> "14 Larch St, Preston"."""
     parts = [" ".join(line.split()) for line in text.split("\n")]
-    joined = ""
+    # Joined once at the end: growing one string per line was quadratic in the cell.
+    out: list[str] = []
     for part in filter(None, parts):
-        joined = part if not joined else f"{joined}{' ' if joined[-1] in '.,;:!?' else ', '}{part}"
-    return joined
+        if out:
+            out.append(" " if out[-1][-1] in ".,;:!?" else ", ")
+        out.append(part)
+    return "".join(out)
 
 
-class _TextExtractor(HTMLParser):
+class _TextExtractor:
     """Collects text, turning table rows into "label: value" lines and headings into markers."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.state = _State()
+
+    def feed(self, markup: str) -> None:
+        """Read every tag and text of ``markup``, in order."""
+        for token in tokens(markup):
+            if isinstance(token, Text):
+                self.handle_data(token.text)
+            elif isinstance(token, End):
+                self.handle_endtag(token.name)
+            elif token.closed:
+                self.handle_startendtag(token.name)
+            else:
+                self.handle_starttag(token.name)
 
     def _sink(self) -> list[str]:
         state = self.state
@@ -75,7 +91,7 @@ class _TextExtractor(HTMLParser):
             return table.cell if table.cell is not None else table.outer
         return state.out
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_starttag(self, tag: str) -> None:
         state = self.state
         if tag in _SKIPPED:
             state.skipping += 1
@@ -102,10 +118,10 @@ class _TextExtractor(HTMLParser):
         elif tag in _BLOCKS or tag in ("tr", "td", "th"):
             self._sink().append("\n")
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_startendtag(self, tag: str) -> None:
         if tag in _SKIPPED:
             return  # "<script/>" opens nothing
-        self.handle_starttag(tag, attrs)
+        self.handle_starttag(tag)
 
     def handle_endtag(self, tag: str) -> None:
         state = self.state
@@ -184,15 +200,9 @@ class _TextExtractor(HTMLParser):
 
 
 def html_to_text(markup: str) -> str:
-    """Readable text from an HTML body; whatever the markup, this returns a string.
-
-    The standard library parser tolerates broken markup, but an odd construct can still
-    make it raise (``<![`` marked sections): then the text read so far is returned.
-    """
+    """Readable text from an HTML body; whatever the markup, this returns a string, in
+    time linear in the markup (capped at :data:`MAX_HTML_CHARS`)."""
     extractor = _TextExtractor()
-    # Partial text beats none; if it holds no form, the caller says so.
-    with suppress(Exception):
-        extractor.feed(markup[:MAX_HTML_CHARS])
-        extractor.close()
+    extractor.feed(markup[:MAX_HTML_CHARS])
     lines = (_LINE_SPACE.sub(" ", line).strip() for line in extractor.text().split("\n"))
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()

@@ -36,6 +36,9 @@ MAX_MESSAGE_DEPTH = 5  # message/rfc822 inside message/rfc822...
 MAX_PART_DEPTH = 20  # multipart inside multipart...
 MAX_PARTS = 200
 MAX_TEXT_BYTES = 2_000_000  # of one body part, before decoding
+# Text read from all the body parts of one message together (``[intake] max_text_chars``).
+MAX_TEXT_CHARS = 1_000_000
+TEXT_CUT = "text beyond the per-message limit was not read: see the original mail"
 
 
 class _PlainHeaderPolicy(EmailPolicy):
@@ -149,7 +152,7 @@ def addresses(msg: Message, name: str) -> list[str]:
     return found
 
 
-def decode_text(data: bytes, charset: str | None) -> str:
+def decode_text(data: bytes, charset: str | None, cut: bool = False) -> str:
     """Bytes as text: the declared charset, else UTF-8, else Windows-1252.
 
     Strict decoding first, so a mislabelled body (cp1252 sent as "us-ascii" or "utf-8",
@@ -157,7 +160,7 @@ def decode_text(data: bytes, charset: str | None) -> str:
     replacement characters; cp1252 with ``replace`` always succeeds. Unknown charset
     names (``x-unknown-charset``) and non-text codecs ("base64") are simply skipped.
     """
-    truncated = len(data) > MAX_TEXT_BYTES
+    truncated = cut or len(data) > MAX_TEXT_BYTES
     data = data[:MAX_TEXT_BYTES]
     for candidate in (charset, "utf-8"):
         text = _strict_decode(data, candidate, final=not truncated) if candidate else None
@@ -246,20 +249,22 @@ class Parts:
     attachments: list[Attachment] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seen: int = 0
+    # Characters of body text still to be read in this message.
+    text_left: int = MAX_TEXT_CHARS
 
     def problem(self, text: str) -> None:
         if text not in self.problems:
             self.problems.append(text)
 
 
-def collect_parts(msg: Message) -> Parts:
+def collect_parts(msg: Message, max_text_chars: int = MAX_TEXT_CHARS) -> Parts:
     """Sort every part of the mail into body candidates, JSON candidates and attachments.
 
     Inline text/plain and text/html parts are bodies; application/json or ``*.json`` parts
     are JSON candidates and kept as attachments too; everything else (Word forms, images,
     winmail.dat) is an attachment. message/rfc822 parts are walked as forwarded mail.
     """
-    parts = Parts()
+    parts = Parts(text_left=max_text_chars)
     _visit(msg, parts, message_depth=0, depth=0, forwarded=False)
     return parts
 
@@ -301,7 +306,24 @@ def _leaf(part: Message, content_type: str, parts: Parts, forwarded: bool) -> No
         content_type in ("text/plain", "text/html") or content_type.startswith("multipart/")
     ):
         # A multipart with no usable boundary arrives as one text blob: read it as text.
-        text = decode_text(data, _charset(part))
-        parts.texts.append(TextBody(text, content_type == "text/html", forwarded))
+        _text(parts, data, _charset(part), TextBody("", content_type == "text/html", forwarded))
         return
     parts.attachments.append(Attachment(sanitise_filename(filename), content_type, data))
+
+
+def _text(parts: Parts, data: bytes, charset: str | None, body: TextBody) -> None:
+    """Keep a body's text, within what is left of the message's text allowance.
+
+    At most four bytes make a character in any charset we decode, so the bytes are cut
+    before decoding too: a part far over the allowance costs no more than one at it.
+    """
+    if parts.text_left <= 0:
+        parts.problem(TEXT_CUT)
+        return
+    cut = len(data) > parts.text_left * 4
+    text = decode_text(data[: parts.text_left * 4], charset, cut)
+    if cut or len(text) > parts.text_left:
+        text = text[: parts.text_left]
+        parts.problem(TEXT_CUT)
+    parts.text_left -= len(text)
+    parts.texts.append(TextBody(text, body.html, body.forwarded))

@@ -23,6 +23,7 @@ from hub.mail.htmltext import html_to_text
 from hub.mail.jsonform import read_json
 from hub.mail.machine import is_machine_mail
 from hub.mail.mime import (
+    MAX_TEXT_CHARS,
     addresses,
     collect_parts,
     decode_words,
@@ -36,27 +37,31 @@ MAX_SUBJECT_CHARS = 300
 NO_FORM = "no referral form found in the mail"
 
 
-def parse_mail(raw: bytes) -> ParsedMail:
-    """Read one raw RFC 5322 message. Never raises.
+def parse_mail(raw: bytes, max_text_chars: int = MAX_TEXT_CHARS) -> ParsedMail:
+    """Read one raw RFC 5322 message, at most ``max_text_chars`` of its body text (the
+    rest is noted as a problem). Never raises, but for running out of memory.
 
     Every step guards itself; this last ``except`` is for the bug nobody foresaw, and it
-    still hands back a mail intake can keep (as needs-triage, with the raw bytes).
+    still hands back a mail intake can keep (as needs-triage, with the raw bytes). A
+    ``MemoryError`` goes on up: the worker reading the mail reports its budget exceeded.
     """
     try:
-        return _parse(bytes(raw))
+        return _parse(bytes(raw), max_text_chars)
+    except MemoryError:
+        raise
     except Exception:  # noqa: BLE001 - total by contract; see docstring
         referral = Referral(source="none", parse_problems=(NO_FORM, "mail could not be read"))
         return ParsedMail(message_id=None, sender=None, subject="", referral=referral)
 
 
-def _parse(raw: bytes) -> ParsedMail:
+def _parse(raw: bytes, max_text_chars: int) -> ParsedMail:
     msg, problems = read_message(raw)
     sender = _first(addresses(msg, "From"))
     return ParsedMail(
         message_id=_message_id(msg),
         sender=sender,
         subject=clean_line(decode_words(header(msg, "Subject")), MAX_SUBJECT_CHARS),
-        referral=_referral(msg, sender, list(problems)),
+        referral=_referral(msg, sender, list(problems), max_text_chars),
         machine_reason=is_machine_mail(msg),
         auth_results=tuple(headers(msg, "Authentication-Results")),
         reply_to=tuple(addresses(msg, "Reply-To")[:10]),
@@ -81,9 +86,11 @@ def _year_sent(msg: Message) -> int | None:
     return year if 1970 <= year <= 2200 else None
 
 
-def _referral(msg: Message, sender: str | None, problems: list[str]) -> Referral:
+def _referral(
+    msg: Message, sender: str | None, problems: list[str], max_text_chars: int
+) -> Referral:
     """The referral a mail carries, read by the first reader that finds one."""
-    parts = collect_parts(msg)
+    parts = collect_parts(msg, max_text_chars)
     problems.extend(parts.problems)
     referral: Referral | None = None
     forwarded = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from hub.mail.htmltext import html_to_text
-from hub.mail.mime import collect_parts, read_message
+from hub.mail.mime import MAX_TEXT_CHARS, collect_parts, read_message
 from hub.mail.rawmail import split_header
 
 # The text of a reply kept beside its sealed original; longer replies are cut here.
@@ -17,7 +17,9 @@ MAX_REPLY_CHARS = 200_000
 # Headers that may carry the plus address a reply was sent to: the visible ones, and the
 # ones the receiving server adds when the address was only on the envelope (Bcc, lists).
 RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
-_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+")
+# Bounded parts, and a match starts only where a run of address characters starts: an
+# unbounded local part re-scanned a long run from each of its characters (quadratic).
+_ADDRESS = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}")
 _UNFOLDED_LINE = re.compile(r"\r?\n(?![ \t])")
 
 
@@ -37,16 +39,19 @@ def recipient_addresses(raw: bytes) -> list[str]:
     return found
 
 
-def reply_text(raw: bytes) -> str:
-    """The readable text of a reply: its plain-text bodies, else its HTML bodies as text.
+def reply_text(raw: bytes, max_text_chars: int = MAX_TEXT_CHARS) -> str:
+    """The readable text of a reply: its plain-text bodies, else its HTML bodies as text,
+    from at most ``max_text_chars`` of body text.
 
-    Quoted history is kept (it shows what was asked). Never raises: "" when the mail
-    cannot be read, since the sealed raw mail is kept regardless.
+    Quoted history is kept (it shows what was asked). Never raises (but for running out
+    of memory): "" when the mail cannot be read, since the sealed raw mail is kept.
     """
     try:
         message, _ = read_message(raw)
-        texts = collect_parts(message).texts
+        texts = collect_parts(message, max_text_chars).texts
         plain = [body.text for body in texts if not body.html]
         return "\n\n".join(plain or [html_to_text(body.text) for body in texts])[:MAX_REPLY_CHARS]
+    except MemoryError:
+        raise
     except Exception:  # noqa: BLE001 - the sealed raw mail is kept regardless
         return ""

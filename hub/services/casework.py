@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.domain import notices
 from hub.domain.deadlines import (
     milestone_due,
     milestone_state,
@@ -19,7 +20,15 @@ from hub.domain.notices import Notice
 from hub.domain.requests import is_open
 from hub.services import audit, outbox
 from hub.services.context import Context
-from hub.store.models import Agency, AlertStep, Case, InfoRequest, Milestone, RequestLink
+from hub.store.models import (
+    Agency,
+    AlertStep,
+    Case,
+    InfoRequest,
+    Milestone,
+    OutboxMessage,
+    RequestLink,
+)
 
 
 class CaseworkError(Exception):
@@ -177,15 +186,17 @@ async def close(ctx: Context, ref: str, reason: str, actor: str) -> int:
         case.status = "closed"
         case.closure_sealed = ctx.sealer.seal(reason.encode())
         await _stop_milestones(session, ctx, case, now)
-        agency_ids = await _withdraw_requests(session, case, now)
+        asked = await _withdraw_requests(session, case, now)
         agencies = (
-            list((await session.scalars(select(Agency).where(Agency.id.in_(agency_ids)))).all())
-            if agency_ids
+            list((await session.scalars(select(Agency).where(Agency.id.in_(asked)))).all())
+            if asked
             else []
         )
         for agency in agencies:
             for address in agency.emails:
-                await outbox.enqueue(session, ctx, _closure_notice(ctx, case, agency, address))
+                notice = _closure_notice(ctx, case, agency, asked[agency.id], address)
+                await outbox.enqueue(session, ctx, notice)
+        await _tell_referrer(session, ctx, case)
         session.add(_closure_milestone(ctx, case, now, told=bool(agencies)))
         await audit.record(
             session,
@@ -210,9 +221,12 @@ async def _stop_milestones(session: AsyncSession, ctx: Context, case: Case, now:
         m.state = milestone_state(m.due_at, None, now)
 
 
-async def _withdraw_requests(session: AsyncSession, case: Case, now: datetime) -> list[int]:
-    """Withdraw the case's open requests and revoke their links. Returns the ids of
-    every agency the case ever asked (they are all told of the closure)."""
+async def _withdraw_requests(
+    session: AsyncSession, case: Case, now: datetime
+) -> dict[int, list[str]]:
+    """Withdraw the case's open requests and revoke their links. Returns every agency the
+    case ever asked (they are all told of the closure), by id, with its requests'
+    references."""
     requests = (
         await session.scalars(select(InfoRequest).where(InfoRequest.case_id == case.id))
     ).all()
@@ -225,16 +239,45 @@ async def _withdraw_requests(session: AsyncSession, case: Case, now: datetime) -
                 await session.scalars(select(RequestLink).where(RequestLink.request_id == r.id))
             ).all():
                 link.revoked_at = link.revoked_at or now
-    return sorted({r.agency_id for r in requests})
+    asked: dict[int, list[str]] = {}
+    for r in sorted(requests, key=lambda r: r.id):
+        asked.setdefault(r.agency_id, []).append(r.ref or f"#{r.id}")
+    return asked
 
 
-def _closure_notice(ctx: Context, case: Case, agency: Agency, address: str) -> Notice:
+async def _tell_referrer(session: AsyncSession, ctx: Context, case: Case) -> None:
+    """The police referrer hears the case is closed: at every address the referral was
+    acknowledged to (the authenticated sender and allowlisted addresses only)."""
+    assert case.ref is not None
+    sealed = await session.scalars(
+        select(OutboxMessage.recipient_sealed).where(
+            OutboxMessage.kind == "ack", OutboxMessage.subject_ref == case.ref
+        )
+    )
+    for address in sorted({ctx.sealer.open(s).decode() for s in sealed.all()}):
+        await outbox.enqueue(
+            session,
+            ctx,
+            notices.referrer_closure(
+                recipient=address,
+                case_ref=case.ref,
+                force_reference=case.force_reference,
+                dedupe_key=f"closed-referrer:{case.id}:{outbox.recipient_tag(ctx, address)}",
+            ),
+        )
+
+
+def _closure_notice(
+    ctx: Context, case: Case, agency: Agency, refs: list[str], address: str
+) -> Notice:
+    listed = ", ".join(refs)
     return Notice(
         kind="closure-notice",
         recipient=address,
-        subject=f"MARRAC case closed: requests to {agency.name} are complete",
+        subject=f"MARRAC case closed: request {listed} to {agency.name} is complete",
         body=(
             "The MARRAC case your service helped with is now closed. Thank you.\n"
+            f"Our request{'s' if len(refs) > 1 else ''} to you: {listed}.\n"
             "Any open request from us is withdrawn and its link no longer works."
             "\nPlease keep your records in line with your own policy.\n"
         ),

@@ -23,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.domain.intake import Decision, Outcome, case_reference, decide
 from hub.domain.repeats import decide_repeat
 from hub.domain.senders import judge_sender
-from hub.mail import ParsedMail, content_fingerprint, header_block, message_id_hash, parse_mail
+from hub.mail import content_fingerprint, message_id_hash
 from hub.ports import InboundItem
 from hub.services import audit, outbox
 from hub.services.context import Context
 from hub.services.intake_mail import case_mail, quarantine_alerts
+from hub.services.intake_reading import Reading, read_referrals
 from hub.services.intake_records import (
     SYSTEM_ACTOR,
     Batch,
@@ -50,7 +51,6 @@ __all__ = [
     "content_fingerprint",
     "ingest",
     "ingest_batch",
-    "read",
 ]
 
 log = logging.getLogger("hub.intake")
@@ -72,13 +72,6 @@ class IngestResult:
         return self.outcome == Outcome.QUARANTINE
 
 
-def read(ctx: Context, raw: bytes) -> tuple[ParsedMail, bool]:
-    """Parse a message; an oversized one is read for its headers only."""
-    oversized = len(raw) > ctx.settings.intake.max_message_bytes
-    parsed = parse_mail(header_block(raw) if oversized else raw)
-    return parsed, oversized
-
-
 async def ingest(ctx: Context, item: InboundItem) -> IngestResult:
     """Record one message and everything that follows from it, in one transaction."""
     return (await ingest_batch(ctx, [item]))[0]
@@ -93,7 +86,8 @@ async def ingest_batch(ctx: Context, items: list[InboundItem]) -> list[IngestRes
     message's own, the caller retries the messages one by one, so a single poison
     message is parked alone and the rest go through.
     """
-    reads = [read(ctx, item.raw) for item in items]
+    # Read in the reading workers, each message within its budget, before any lock.
+    reads = await read_referrals(ctx, [item.raw for item in items])
     for attempt in range(3):
         try:
             return await _ingest(ctx, items, reads)
@@ -146,12 +140,13 @@ class _Known:
         return self.next_case - 1
 
 
-def _incoming(ctx: Context, item: InboundItem, parsed: ParsedMail, oversized: bool) -> Incoming:
+def _incoming(ctx: Context, item: InboundItem, reading: Reading) -> Incoming:
+    parsed = reading.parsed
     referral = parsed.referral
     return Incoming(
         item=item,
         parsed=parsed,
-        oversized=oversized,
+        oversized=reading.oversized,
         message_id_hash=message_id_hash(parsed.message_id),
         content_hash=content_fingerprint(item.raw),
         victim_index=identity_index(ctx, referral.victim),
@@ -160,13 +155,10 @@ def _incoming(ctx: Context, item: InboundItem, parsed: ParsedMail, oversized: bo
 
 
 async def _ingest(
-    ctx: Context, items: list[InboundItem], reads: list[tuple[ParsedMail, bool]]
+    ctx: Context, items: list[InboundItem], reads: list[Reading]
 ) -> list[IngestResult]:
     now = ctx.clock.now()
-    messages = [
-        _incoming(ctx, item, parsed, oversized)
-        for item, (parsed, oversized) in zip(items, reads, strict=True)
-    ]
+    messages = [_incoming(ctx, item, reading) for item, reading in zip(items, reads, strict=True)]
     async with ctx.sessions() as session, session.begin():
         await advisory_xact_lock(session, "intake")
         known = await _load(session, messages)
@@ -256,7 +248,8 @@ def _settle(
         case = _open_case(ctx, known, batch, message, decision, inbound_id, now)
         case_id, case_ref = case.case_id, case.case_ref
     elif decision.outcome == Outcome.QUARANTINE:
-        batch.outbox += quarantine_alerts(ctx, inbound_id, decision.reason, now)
+        sender = message.parsed.sender
+        batch.outbox += quarantine_alerts(ctx, inbound_id, sender, decision.reason, now)
     batch.inbound.append(
         inbound_row(ctx, message, decision, (inbound_id, case_id), duplicate_of, now)
     )

@@ -7,7 +7,7 @@ so that deciding twice queues once.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from hub.domain import notices
@@ -79,10 +79,16 @@ def _new_case_alerts(ctx: Context, case: NewCase) -> list[dict[str, Any]]:
 
 
 def quarantine_alerts(
-    ctx: Context, inbound_id: int, reason: str, now: datetime
+    ctx: Context, inbound_id: int, sender: str | None, reason: str, now: datetime
 ) -> list[dict[str, Any]]:
     """An alert to each team leader that a message was quarantined (the reason names
-    the rule it failed, never the sender)."""
+    the rule it failed, never the sender).
+
+    Grouped: one alert per sender per hour (the dedupe key holds a keyed hash of the
+    sender and the hour), so a flood of junk cannot flood team leaders; the daily
+    digest counts every quarantined message."""
+    sender_tag = ctx.indexer.blind("quarantine-sender", (sender or "").strip().lower())[:20]
+    hour = now.astimezone(UTC).strftime("%Y%m%d%H")
     return [
         outbox.outbox_row(
             ctx,
@@ -92,7 +98,9 @@ def quarantine_alerts(
                 reason=reason,
                 received_at=now,
                 tz=ctx.settings.hub.timezone,
-                dedupe_key=(f"alert:quarantine:{inbound_id}:{outbox.recipient_tag(ctx, leader)}"),
+                dedupe_key=(
+                    f"alert:quarantine:{sender_tag}:{hour}:{outbox.recipient_tag(ctx, leader)}"
+                ),
             ),
         )
         for leader in ctx.settings.alerts.team_leaders

@@ -8,6 +8,7 @@ the case details and each person are sealed JSON; only blind indexes are in clea
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,8 @@ from hub.domain.deadlines import milestone_due, next_action_at, steps_for_milest
 from hub.domain.intake import Decision, Outcome
 from hub.domain.referral import Person, Referral, Role
 from hub.domain.repeats import EarlierCase, RepeatDecision, identity_key
-from hub.mail import ParsedMail
+from hub.mail import ParsedMail, header_block
+from hub.mail.rawmail import MAX_HEADER_BYTES
 from hub.ports import InboundItem
 from hub.services.context import Context
 
@@ -133,11 +135,13 @@ def inbound_row(
     envelope sealed, the outcome in clear."""
     item, parsed = message.item, message.parsed
     inbound_id, case_id = ids
+    kept, how = kept_raw(ctx, item.raw, decision)
     meta = {
         "message_id": parsed.message_id,
         "sender": parsed.sender,
         "subject": parsed.subject,
         "machine_reason": parsed.machine_reason,
+        **how,
     }
     return dict(
         id=inbound_id,
@@ -150,7 +154,7 @@ def inbound_row(
         # A duplicate does not claim the key: the first copy holds it.
         dedupe_key=None if duplicate_of is not None else message.dedupe_key,
         size=len(item.raw),
-        raw_sealed=ctx.sealer.seal(item.raw),
+        raw_sealed=ctx.sealer.seal(kept),
         meta_sealed=ctx.sealer.seal_json(meta),
         received_at=now,
         outcome=decision.outcome.value,
@@ -158,6 +162,20 @@ def inbound_row(
         case_id=case_id,
         duplicate_of_id=duplicate_of,
     )
+
+
+def kept_raw(ctx: Context, raw: bytes, decision: Decision) -> tuple[bytes, dict[str, object]]:
+    """What is sealed of a message, and a note of it for the record's envelope.
+
+    Quarantined mail over ``[intake] quarantine_keep_bytes`` is kept as its header
+    section and the SHA-256 of the whole (the quarantine folder of the mailbox keeps the
+    original): 40 MB of a stranger's junk is not worth sealing into the database."""
+    if decision.outcome != Outcome.QUARANTINE:
+        return raw, {}
+    if len(raw) <= ctx.settings.intake.quarantine_keep_bytes:
+        return raw, {}
+    note = {"kept": "headers", "sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw)}
+    return header_block(raw)[:MAX_HEADER_BYTES], note
 
 
 def audit_row(

@@ -1,6 +1,14 @@
 """Parked items: work that failed unexpectedly, kept so nothing is lost (Mailman's
 "shunt" queue, in the database). Parking alerts the team leaders; ``parked retry``
-puts the item back through its stage."""
+puts the item back through its own stage:
+
+- ``intake``: a referral mailbox message (payload: the raw mail), read again by intake;
+- ``replies``: a replies mailbox message (payload: the raw mail), filed again as a reply;
+- ``outbox``: an outgoing message (``outbox:<id>``), queued again and delivered;
+- ``sweep``: a milestone or request (``milestone:<id>``, ``request:<id>``), swept again.
+
+A loop that fails outside any item (:func:`alert_loop`) has nothing to park: it is
+logged and alerted, once per loop, error and hour, and the loop starts again."""
 
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ from hub.services.context import Context
 from hub.store.models import ParkedItem
 
 log = logging.getLogger("hub.parked")
+STAGES = ("intake", "replies", "outbox", "sweep")
 
 
 def describe(exc: BaseException) -> str:
@@ -28,8 +37,19 @@ def describe(exc: BaseException) -> str:
 
 
 async def park(
-    ctx: Context, stage: str, item_key: str, exc: BaseException, payload: bytes | None
+    ctx: Context,
+    stage: str,
+    item_key: str,
+    exc: BaseException,
+    payload: bytes | None,
+    *,
+    alert: bool = True,
 ) -> int:
+    """Keep a failed item (payload sealed) with where and why it failed, alert the team
+    leaders (unless ``alert`` is false: a failed alert must not beget another) and
+    write the audit row, in one transaction."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
     now = ctx.clock.now()
     async with ctx.sessions() as session, session.begin():
         row = ParkedItem(
@@ -42,7 +62,7 @@ async def park(
         )
         session.add(row)
         await session.flush()
-        for leader in ctx.settings.alerts.team_leaders:
+        for leader in ctx.settings.alerts.team_leaders if alert else ():
             await outbox.enqueue(
                 session,
                 ctx,
@@ -105,3 +125,22 @@ async def take_for_retry(ctx: Context, parked_id: int, actor: str) -> tuple[str,
         )
         payload = ctx.sealer.open(row.payload_sealed) if row.payload_sealed else None
         return row.stage, row.item_key, payload
+
+
+async def alert_loop(ctx: Context, loop: str, exc: BaseException) -> None:
+    """Tell the team leaders that a loop failed outside any item and is starting again:
+    one alert per loop, error type and hour, however often it fails meanwhile. Never
+    raises: when the database is what failed, the log line is all there can be."""
+    from hub.services.outages import alert_outage  # outages imports the outbox, as we do
+
+    error = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    try:
+        await alert_outage(
+            ctx,
+            key=f"loop:{loop}:{error}"[:120],
+            what=f"the {loop} loop stopped on an unexpected error ({error})",
+            effect="it starts again after a short wait; nothing was lost",
+            action=f"see the hub's log (event={loop}.crashed) and tell the maintainers",
+        )
+    except Exception as failed:  # noqa: BLE001 - the alert is best effort; the log stays
+        log.warning("event=%s.alert_failed error=%s", loop, type(failed).__name__)

@@ -1,15 +1,19 @@
 """Agencies' email replies: filed sealed on the request their plus address names.
 
 Each request mail carries ``Reply-To: replies+<request id>.<mac>@domain``; the MAC is
-keyed, so an address cannot be forged or guessed. A reply whose address verifies is
-filed on that request (``answered-by-email``); anything else is kept as an unmatched
-reply with an alert to the team leaders, never dropped. Machine mail (out-of-office
-replies to the request) is recorded and not filed as an answer.
+keyed, so an address cannot be forged or guessed. But an address proves only that its
+holder saw the request mail, so a reply is filed on that request
+(``answered-by-email``) only when it also comes from one of the agency's registered
+mailboxes, authenticated when a trusted server is configured
+(:func:`hub.domain.senders.judge_reply_sender`). Anything else is kept as an unmatched
+reply with its reason and an alert to the team leaders, never dropped. Machine mail
+(out-of-office replies to the request) is recorded and not filed as an answer.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,22 +23,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.domain import requests as rq
 from hub.domain.intake import Outcome
 from hub.domain.notices import Notice
+from hub.domain.senders import SenderVerdict, judge_reply_sender
 from hub.mail import (
     ParsedMail,
     content_fingerprint,
     message_id_hash,
-    parse_mail,
     recipient_addresses,
-    reply_text,
 )
 from hub.ports import InboundItem
 from hub.services import audit, outbox
 from hub.services.context import Context
 from hub.services.info_requests import store_answer, token_services
 from hub.services.intake import IngestResult
+from hub.services.intake_reading import read_replies
 from hub.services.timefmt import iso_z
 from hub.store.db import advisory_xact_lock
-from hub.store.models import InboundMessage, InfoRequest, UnmatchedReply
+from hub.store.models import Agency, InboundMessage, InfoRequest, UnmatchedReply
 
 log = logging.getLogger("hub.replies")
 ACTOR = "system:replies"
@@ -42,8 +46,13 @@ ACTOR = "system:replies"
 
 def match_request(ctx: Context, raw: bytes) -> int | None:
     """The request id a reply is addressed to, if its plus address verifies."""
+    return _match(ctx, recipient_addresses(raw))
+
+
+def _match(ctx: Context, recipients: Iterable[str]) -> int | None:
+    """The request id the first verifying plus address among ``recipients`` names."""
     local, _, domain = ctx.settings.replies.address.partition("@")
-    for address in recipient_addresses(raw):
+    for address in recipients:
         for svc in token_services(ctx):
             request_id = svc.parse_reply_address(address, local, domain)
             if request_id is not None:
@@ -54,9 +63,11 @@ def match_request(ctx: Context, raw: bytes) -> int | None:
 async def file_reply(ctx: Context, item: InboundItem) -> IngestResult:
     """Record one message from the replies mailbox and file it (one transaction for the
     record, then the answer's own transaction: both idempotent on the source key)."""
-    parsed = parse_mail(item.raw)
+    # Read in the reading workers, within the budget, like the referral mailbox.
+    [reading] = await read_replies(ctx, [item.raw])
+    parsed = reading.parsed
     now = ctx.clock.now()
-    request_id = match_request(ctx, item.raw)
+    request_id = _match(ctx, reading.recipients)
     content_hash = content_fingerprint(item.raw)
     async with ctx.sessions() as session, session.begin():
         await advisory_xact_lock(session, "intake")
@@ -65,9 +76,10 @@ async def file_reply(ctx: Context, item: InboundItem) -> IngestResult:
         )
         if seen is not None and seen.outcome != "reply-pending":
             return IngestResult(seen.id, Outcome.CASE, seen.reason, None, already=True)
-        if request_id is not None and await session.get(InfoRequest, request_id) is None:
+        verdict = await _judge_sender(session, ctx, parsed, request_id)
+        if verdict is None:
             request_id = None
-        outcome, reason = _classify(parsed, request_id)
+        outcome, reason = _classify(parsed, request_id, verdict)
         if seen is None:
             seen = await _record(session, ctx, item, parsed, (outcome, reason), content_hash, now)
         if outcome == "unmatched-reply":
@@ -78,7 +90,7 @@ async def file_reply(ctx: Context, item: InboundItem) -> IngestResult:
         inbound_id = seen.id
     if outcome == "reply":
         assert request_id is not None
-        content = {**_answer(parsed, item.raw), "raw_sha256": content_hash}
+        content = {**_answer(parsed, reading.text), "raw_sha256": content_hash}
         await _file_answer(ctx, request_id, inbound_id, content, ACTOR)
         await _mark_filed(ctx, inbound_id)
     log.info("event=replies.%s inbound=%s", outcome, inbound_id)
@@ -87,13 +99,36 @@ async def file_reply(ctx: Context, item: InboundItem) -> IngestResult:
     )
 
 
-def _classify(parsed: ParsedMail, request_id: int | None) -> tuple[str, str]:
+async def _judge_sender(
+    session: AsyncSession, ctx: Context, parsed: ParsedMail, request_id: int | None
+) -> SenderVerdict | None:
+    """May the sender answer the request the address names? ``None``: no such request."""
+    if request_id is None:
+        return None
+    request = await session.get(InfoRequest, request_id)
+    if request is None:
+        return None
+    agency = await session.get(Agency, request.agency_id)
+    intake = ctx.settings.intake
+    return judge_reply_sender(
+        parsed.sender,
+        agency.emails if agency is not None else (),
+        parsed.auth_results,
+        intake.trusted_authserv_id,
+    )
+
+
+def _classify(
+    parsed: ParsedMail, request_id: int | None, verdict: SenderVerdict | None
+) -> tuple[str, str]:
     """(outcome, reason): machine mail is never an answer; a reply to no request that
-    verifies waits to be filed by hand."""
+    verifies, or from a sender who may not answer it, waits to be filed by hand."""
     if parsed.machine_reason:
         return "machine", parsed.machine_reason
-    if request_id is None:
+    if request_id is None or verdict is None:
         return "unmatched-reply", "reply names no request that verifies"
+    if not verdict.allowed:
+        return "unmatched-reply", f"{verdict.reason} (addressed to request #{request_id})"
     return "reply", f"reply to request #{request_id}"
 
 
@@ -148,21 +183,22 @@ async def _hold_unmatched(
                 recipient=leader,
                 subject="[MARRAC] A reply could not be matched to a request",
                 body=(
-                    f"Inbound message {inbound_id} in the replies mailbox names no request"
-                    " the hub can verify. It is kept for filing by hand.\n"
+                    f"Inbound message {inbound_id} in the replies mailbox was not filed"
+                    f" as an answer: {reason}. It is kept for filing by hand"
+                    " (marrac-hub replies list).\n"
                 ),
                 dedupe_key=f"unmatched:{inbound_id}:{outbox.recipient_tag(ctx, leader)}",
             ),
         )
 
 
-def _answer(parsed: ParsedMail, raw: bytes) -> dict[str, Any]:
+def _answer(parsed: ParsedMail, text: str) -> dict[str, Any]:
     """What an emailed answer holds: who sent it, its subject and its readable text."""
     return {
         "kind": "email",
         "from": parsed.sender,
         "subject": parsed.subject,
-        "text": reply_text(raw),
+        "text": text,
     }
 
 
@@ -248,5 +284,6 @@ async def file_by_hand(ctx: Context, unmatched_id: int, request_ref: str, actor:
             object_ref=request_ref,
             detail={"inbound": inbound.id},
         )
-    content = {**_answer(parse_mail(raw), raw), "filed_by": actor}
+    [reading] = await read_replies(ctx, [raw])
+    content = {**_answer(reading.parsed, reading.text), "filed_by": actor}
     await _file_answer(ctx, request_id, unmatched.inbound_id, content, actor)

@@ -19,6 +19,16 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+_READ_ONLY_KEY = "hub_read_only"
+#: Session options for a transaction that only reads: ``ctx.sessions(**READ_ONLY)``.
+#: On SQLite it begins DEFERRED instead of IMMEDIATE, so it does not queue behind (or
+#: hold up) writers; a write inside it is a bug and may fail with "database is locked".
+READ_ONLY: dict[str, Any] = {"execution_options": {_READ_ONLY_KEY: True}}
+
+
+# Connections to a SQLite file per process (hub.store.db.make_engine).
+SQLITE_POOL = 10
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
@@ -30,7 +40,12 @@ def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         path = url.split(":///", 1)[1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 60})
+        # A fixed pool, no overflow: each aiosqlite connection is a thread, and an
+        # overflow connection opened for a burst and closed after it (a new thread, the
+        # pragmas below) cost more than waiting a moment for a pooled one.
+        engine = create_async_engine(
+            url, connect_args={"timeout": 60}, pool_size=SQLITE_POOL, max_overflow=0
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -47,7 +62,9 @@ def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A reader (READ_ONLY) takes no write lock: WAL lets it run beside a writer.
+            read_only = conn.get_execution_options().get(_READ_ONLY_KEY)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=5, pool_pre_ping=True)

@@ -182,12 +182,15 @@ class OutboxMessage(Base):
     message_id: Mapped[str] = mapped_column(String(200))
     recipient_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     message_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    # pending | sending | sent | failed
+    # pending | sending | sent | failed | parked (an unexpected error: see parked items)
     state: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A random token written at each claim: only the holder of the latest claim settles
+    # the row, so a sender that outlived its lease cannot overwrite its successor's work.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     server_reply: Mapped[str | None] = mapped_column(Text)
@@ -209,7 +212,7 @@ class ParkedItem(Base):
 
 
 class AuditEvent(Base):
-    """An append-only hash chain of who did what to which record."""
+    """An append-only keyed hash chain of who did what to which record."""
 
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -220,6 +223,9 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The fingerprint of the token key whose audit-chain subkey made ``hash`` (an HMAC);
+    # None only for an event the migration to keyed links found after a break.
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class Agency(Base):

@@ -20,6 +20,7 @@ agency's link token travels in the path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Iterable
@@ -33,10 +34,13 @@ from aiohttp.web_request import BaseRequest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from hub.config import WebSettings
 from hub.crypto.keys import KeyRing
 from hub.crypto.signing import public_keys_document
 from hub.services.context import Context
-from hub.web import agency, pages, security
+from hub.services.outages import alert_outage
+from hub.web import agency, pages, ratelimit, security
+from hub.web.descriptors import AcceptWatch
 from hub.web.pages import Handler
 from hub.web.state import CONTEXT, FRONTEND, RING
 
@@ -47,6 +51,7 @@ FRONTEND_DIST = ROOT / "node_modules" / "govuk-frontend" / "dist" / "govuk"
 HUB_STATIC = Path(__file__).parent / "static"
 HEALTH_TIMEOUT_SECONDS = 5.0
 SHUTDOWN_TIMEOUT_SECONDS = 10.0
+TALLY_SECONDS = 60.0
 
 
 @functools.cache
@@ -69,12 +74,12 @@ def frontend_present(dist: Path) -> bool:
 
 # What browsers need from GOV.UK Frontend and from us, with the types to send them as
 # (``nosniff`` makes browsers hold us to these). Anything else in the folders (Sass,
-# Nunjucks, package metadata) is not served.
+# Nunjucks, package metadata) is not served; nor are source maps (``.map``): browsers
+# need none, and they hand a visitor the unminified source.
 STATIC_TYPES = {
     ".css": "text/css",
     ".js": "text/javascript",
     ".mjs": "text/javascript",
-    ".map": "application/json",
     ".woff2": "font/woff2",
     ".woff": "font/woff",
     ".svg": "image/svg+xml",
@@ -145,8 +150,23 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     for name in ("base.html", "error.html"):
         env.get_template(name)
     log.info("event=web.app_started frontend=%s", app[FRONTEND])
-    yield
+    tally = asyncio.create_task(_flush_tally(app[CONTEXT]), name="web-tally")
+    try:
+        yield
+    finally:
+        tally.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tally
+        app[CONTEXT].attempts.flush()
     log.info("event=web.app_stopped")
+
+
+async def _flush_tally(ctx: Context) -> None:
+    """Log the minute's count of unusable-link attempts and 429s once it is over, even
+    when no later attempt comes to roll it over (:mod:`hub.services.tally`)."""
+    while True:
+        await asyncio.sleep(TALLY_SECONDS)
+        ctx.attempts.flush(ctx.clock.now())
 
 
 def build_app(
@@ -154,15 +174,20 @@ def build_app(
     ring: KeyRing,
     *,
     frontend_dist: Path = FRONTEND_DIST,
-    trusted_proxies: Iterable[str] = (),
+    trusted_proxies: Iterable[str] | None = None,
 ) -> web.Application:
     """The hub's web application.
 
     ``ctx`` and ``ring`` belong to the caller, who opens them before and closes them
     after. ``trusted_proxies`` lists the reverse proxies (addresses or networks) whose
-    ``X-Forwarded-For`` :func:`hub.web.security.client_ip` may believe; by default none.
+    ``X-Forwarded-For`` :func:`hub.web.security.client_ip` may believe; by default
+    ``[web] trusted_proxies``. Requests over ``[web] rate_limit_per_client`` or
+    ``rate_limit_per_link`` get 429 (:mod:`hub.web.ratelimit`).
     """
-    app = web.Application(middlewares=[pages.error_pages])
+    if trusted_proxies is None:
+        trusted_proxies = ctx.settings.web.trusted_proxies
+    app = web.Application(middlewares=[pages.error_pages, ratelimit.rate_limits])
+    app[ratelimit.RATE_LIMITS] = ratelimit.RateLimits.from_settings(ctx.settings)
     app[CONTEXT] = ctx
     app[RING] = ring
     app[FRONTEND] = frontend_present(frontend_dist)
@@ -218,6 +243,7 @@ class RunningWeb:
     runner: web.AppRunner
     host: str
     port: int
+    watch: AcceptWatch | None = None
 
     @property
     def url(self) -> str:
@@ -225,21 +251,59 @@ class RunningWeb:
         return f"http://{host}:{self.port}"
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
+        try:
+            await self.runner.cleanup()
+        finally:
+            if self.watch is not None:
+                self.watch.remove()
+
+
+def _web_settings(app: web.Application) -> WebSettings:
+    """The hub's ``[web]`` settings; the defaults for an app that is not the hub's."""
+    return app[CONTEXT].settings.web if CONTEXT in app else WebSettings()
+
+
+def _accept_watch(app: web.Application) -> AcceptWatch:
+    """Out of descriptors: logged once and alerted (when the app is the hub's)."""
+    alert = None
+    if CONTEXT in app:
+        ctx = app[CONTEXT]
+        alert = functools.partial(
+            alert_outage,
+            ctx,
+            key="web-descriptors",
+            what="the web server ran out of file descriptors",
+            effect="new connections wait (or fail) until open ones close",
+            action="check for a flood of connections; raise LimitNOFILE in the unit",
+        )
+    return AcceptWatch(asyncio.get_running_loop(), alert)
 
 
 async def start_web(app: web.Application, host: str, port: int) -> RunningWeb:
-    """Serve ``app`` on ``host:port`` (port 0: any free port; the bound one is reported)."""
+    """Serve ``app`` on ``host:port`` (port 0: any free port; the bound one is reported).
+
+    Connections that send no whole request head within ``[web] idle_timeout_seconds``
+    are closed (the request bodies' timeout is the readers', :mod:`hub.web.agency.uploads`),
+    and running out of descriptors is an outage, logged once and alerted
+    (:mod:`hub.web.descriptors`)."""
     runner = web.AppRunner(
         app,
         access_log_class=AccessLogger,
         access_log=logging.getLogger("hub.web.access"),
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        # aiohttp's keep-alive timer starts when a connection opens and again after each
+        # response, and closes the connection if no request head has arrived by then.
+        keepalive_timeout=_web_settings(app).idle_timeout_seconds,
     )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
+    except OSError as exc:
+        # Say which address: "address already in use" alone sends an operator hunting.
+        log.error("event=web.cannot_listen host=%s port=%d error=%s", host, port, exc.strerror)
+        await runner.cleanup()
+        raise
     except BaseException:
         await runner.cleanup()
         raise
@@ -249,7 +313,9 @@ async def start_web(app: web.Application, host: str, port: int) -> RunningWeb:
             bound = int(address[1])
             break
     log.info("event=web.listening host=%s port=%d", host, bound)
-    return RunningWeb(runner, host, bound)
+    watch = _accept_watch(app)
+    watch.install()
+    return RunningWeb(runner, host, bound, watch)
 
 
 async def run_web(ctx: Context, ring: KeyRing, stop_event: asyncio.Event | None = None) -> None:

@@ -20,8 +20,10 @@ from typing import Any
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import escape
 
 from hub.web import security
+from hub.web.page_cache import PAGE_CACHE, PageCache
 
 log = logging.getLogger("hub.web")
 
@@ -35,7 +37,9 @@ def make_environment(app: web.Application) -> jinja2.Environment:
 
     ``ChainableUndefined``: the GOV.UK templates are ports of Nunjucks ones, which read
     attributes of missing parameters freely (``params.meta.text``); Jinja's default
-    ``Undefined`` fails on those. Autoescape is on for every template.
+    ``Undefined`` fails on those. Autoescape is on for every template. Templates are
+    compiled once and kept (``auto_reload=False``): checking every file a page is built
+    from for changes cost dozens of ``stat`` calls a page.
     """
     loader = jinja2.ChoiceLoader(
         [
@@ -51,8 +55,11 @@ def make_environment(app: web.Application) -> jinja2.Environment:
         autoescape=True,
         undefined=jinja2.ChainableUndefined,
         default_helpers=False,
+        auto_reload=False,
+        cache_size=-1,  # never evict: the hub has a few dozen templates
     )
     env.globals["serviceName"] = SERVICE_NAME
+    app[PAGE_CACHE] = PageCache()
     return env
 
 
@@ -90,6 +97,36 @@ def render(
     return aiohttp_jinja2.render_template(template, request, values, status=status)
 
 
+def render_cached(
+    request: web.Request,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    per_request: Mapping[str, str],
+    status: int = 200,
+) -> web.Response:
+    """:func:`render`, from a page rendered once per ``context`` (hashable values: the
+    page's key) and filled in per request (:mod:`hub.web.page_cache`) with the CSRF field
+    and the ``per_request`` texts (escaped), which the template sees by these names."""
+    cache = request.app[PAGE_CACHE]
+    csrf = "csrf_field"
+
+    def render_marked() -> str:
+        values = {
+            "request": request,
+            csrf: lambda: cache.marker(csrf),
+            **context,
+            **{name: cache.marker(name) for name in per_request},
+        }
+        return aiohttp_jinja2.render_string(template, request, values)
+
+    key = (template, tuple(sorted(context.items())), tuple(sorted(per_request)))
+    slots = {name: str(escape(value)) for name, value in per_request.items()}
+    slots[csrf] = str(security.csrf_field(request))
+    body = cache.page(key, render_marked, slots)
+    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+
 # --- errors ------------------------------------------------------------------------------
 
 
@@ -121,6 +158,10 @@ ERRORS: dict[int, ErrorText] = {
     405: ErrorText(
         "Sorry, there is a problem with your request",
         ("Go back and try again.", _AGAIN),
+    ),
+    408: ErrorText(
+        "Sorry, what you sent took too long to arrive",
+        ("Check your internet connection, then go back and try again.",),
     ),
     413: ErrorText(
         "What you sent is too large",
@@ -180,9 +221,25 @@ def route_name(request: web.BaseRequest) -> str:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# nginx's name for it: the client closed the connection before the answer was ready.
+CLIENT_CLOSED = 499
+
+
+async def _then_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send ``response``, then close the connection at once: the rest of a body that
+    came too slowly is not wanted (aiohttp would read on for its lingering time)."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.protocol is not None:
+        request.protocol.force_close()
+    return response
+
+
 @web.middleware
 async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render every 4xx/5xx as ``error.html``, with the right status; log bugs."""
+    """Render every 4xx/5xx as ``error.html``, with the right status; log bugs (and
+    only bugs: a client that went away is an ordinary event, logged at info)."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -192,9 +249,16 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         response = render_error(request, exc.status, text)
         if "Allow" in exc.headers:  # 405 must say what is allowed (RFC 9110 15.5.6)
             response.headers["Allow"] = exc.headers["Allow"]
+        if exc.status == web.HTTPRequestTimeout.status_code:
+            return await _then_close(request, response)
         return response
     except asyncio.CancelledError:
         raise
+    except ConnectionResetError:  # aiohttp's "Connection lost" while reading the body
+        log.info("event=web.client_disconnected route=%s", route_name(request))
+        response = web.Response(status=CLIENT_CLOSED, reason="Client Closed Request")
+        response.force_close()  # nobody is there to read it; it is for the access log
+        return response
     except Exception as exc:  # noqa: BLE001 - a bug: log where, show the generic page
         # Frames only (file, line, function): an exception's message may hold the data
         # it choked on, and personal data never goes to the log.

@@ -64,7 +64,11 @@ async def test_closing_a_case_tells_every_agency_and_is_met_when_delivered(
         await sweep.sweep(ctx)
         state, met_at = await closure_state(ctx)
         assert state == "met" and met_at is not None and met_at <= clock.now()
-        closure = [m for m in mail_stack.smtp.messages() if "case closed" in str(m["Subject"])]
+        closure = [
+            m
+            for m in mail_stack.smtp.messages()
+            if "case closed" in str(m["Subject"]) and "police" not in m["To"]
+        ]
         assert sorted(m["To"] for m in closure) == [
             "gp@agency.example",
             "head@agency.example",
@@ -108,3 +112,68 @@ async def test_the_digest_goes_once_a_day_listing_what_is_due_and_overdue(
         assert f"{ref}: plan-48h OVERDUE" in saturday.get_content()
     finally:
         await ctx.close()
+
+
+async def test_closure_names_the_requests_and_tells_the_police_referrer(make_hub: Any) -> None:
+    import email
+    import email.policy
+
+    from tests.support.agencies import AGENCIES, MAILBOX
+
+    hub = await make_hub(agencies=AGENCIES)
+    ctx = hub.ctx
+    ref = (await ingest_batch(ctx, [InboundItem("k:1", "m", referral(1))]))[0].case_ref
+    assert ref is not None
+    created = await info_requests.create_request(
+        ctx, case_ref=ref, agency_slug=SCHOOL, actor="cc", urgency="urgent"
+    )
+    await casework.close(ctx, ref, "plan delivered", "cc")
+    await hub.deliver()
+
+    def mails(to: str) -> list[email.message.EmailMessage]:
+        return [
+            email.message_from_bytes(env.message, policy=email.policy.default)  # type: ignore[misc]
+            for env in hub.sender.sent_to(to)
+        ]
+
+    school = mails(MAILBOX[SCHOOL])
+    # An urgent request says so in its subject
+    assert str(school[0]["Subject"]).startswith(f"URGENT: MARRAC information request {created.ref}")
+    # The closure notice names the request the school knows, not the case
+    closure = [m for m in school if "case closed" in str(m["Subject"])]
+    assert len(closure) == 1 and created.ref in str(closure[0]["Subject"])
+    assert created.ref in closure[0].get_content() and ref not in closure[0].get_content()
+    # The officer who referred the case hears it is closed, with references only
+    told = [m for m in mails("officer1@lancashire.police.uk") if "closed" in str(m["Subject"])]
+    assert len(told) == 1 and ref in str(told[0]["Subject"])
+    assert "plan delivered" not in told[0].get_content()
+
+
+async def test_staff_mail_reads_as_english(make_hub: Any) -> None:
+    from hub.domain.requests import RequestEvent
+    from hub.services.info_requests.answers import store_answer
+    from tests.support.agencies import AGENCIES
+
+    hub = await make_hub(agencies=AGENCIES, alerts={"team_leaders": ["tl@team.example"]})
+    ctx = hub.ctx
+    ref = (await ingest_batch(ctx, [InboundItem("k:1", "m", referral(1))]))[0].case_ref
+    assert ref is not None
+    await casework.allocate(ctx, ref, "cc@team.example", "tl")
+    created = await info_requests.create_request(ctx, case_ref=ref, agency_slug=SCHOOL, actor="cc")
+    await store_answer(
+        ctx,
+        created.id,
+        channel="email",
+        kind="answered",
+        content={"text": "Known to us."},
+        dedupe_key="t",
+        actor="t",
+        event=RequestEvent.ANSWER_BY_EMAIL,
+    )
+    await hub.deliver()
+    texts = [env.message.decode("utf-8", "replace") for env in hub.sender.sent]
+    assert "A new MARRAC case is awaiting allocation." in "".join(texts)
+    assert not [t for t in texts if "case is needs triage" in t]
+    answered = [t for t in texts if f"{created.ref}: the agency answered" in t]
+    assert answered and "(answered, by email)" not in "".join(texts)
+    assert "the agency answered, by email" in answered[0]

@@ -32,7 +32,11 @@ class Hub:
             tmp / "hub.toml",
             {
                 "hub": {"data_dir": str(tmp / "var")},
-                "intake": {"source": "maildir", "maildir": str(tmp / "inbox")},
+                "intake": {
+                    "source": "maildir",
+                    "maildir": str(tmp / "inbox"),
+                    "allow_unauthenticated": True,
+                },
                 "smtp": {"transport": "maildir", "maildir": str(tmp / "sent")},
                 "alerts": {"team_leaders": ["team-leader.south@hub.test"]},
                 "agencies": {"file": str(tmp / "agencies.toml")},
@@ -143,6 +147,92 @@ def test_bad_settings_exit_2_with_the_reason(tmp_path: Path) -> None:
     assert "loopback" in done.stderr
 
 
+def senders_config(tmp: Path, name: str, **intake: object) -> Path:
+    """A demo-style settings file whose ``[intake]`` takes ``intake``'s keys."""
+    return write_config(
+        tmp / f"{name}.toml",
+        {
+            "hub": {"data_dir": str(tmp / "var")},
+            "intake": {"source": "maildir", "maildir": str(tmp / "inbox"), **intake},
+            "smtp": {"transport": "maildir", "maildir": str(tmp / "sent")},
+            "alerts": {"team_leaders": ["team-leader.south@hub.test"]},
+            "web": {"port": 0},
+        },
+    )
+
+
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_without_sender_authentication_the_hub_refuses_to_read_mail(tmp_path: Path) -> None:
+    # Given settings with no trusted_authserv_id and no explicit opt-out
+    config = senders_config(tmp_path, "default")
+    assert cli(config, "init").returncode == 0
+    # Then check-config, serve and intake --once refuse, naming both ways out
+    for args in (("check-config",), ("serve",), ("intake", "--once")):
+        done = cli(config, *args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "trusted_authserv_id" in done.stderr and "allow_unauthenticated" in done.stderr
+        assert "settings OK" not in done.stdout
+    # A trusted server is enough, and check-config says which
+    trusted = cli(
+        senders_config(tmp_path, "trusted", trusted_authserv_id="mx.hub.test"), "check-config"
+    )
+    assert trusted.returncode == 0 and "authenticated by mx.hub.test" in trusted.stdout
+    assert "WARNING" not in trusted.stderr
+
+
+def test_an_explicit_opt_out_runs_with_a_loud_warning_on_every_start(tmp_path: Path) -> None:
+    from tests.support.hub import wait_until
+    from tests.support.processes import start_hub
+
+    config = senders_config(tmp_path, "opt-out", allow_unauthenticated=True)
+    assert cli(config, "init").returncode == 0
+    checked = cli(config, "check-config")
+    assert checked.returncode == 0 and "NOT AUTHENTICATED" in checked.stdout
+    warnings = [line for line in checked.stderr.splitlines() if " WARNING " in line]
+    assert len(warnings) == 1 and "SENDERS ARE NOT AUTHENTICATED" in warnings[0]
+    # serve says it too, on each start
+    log = tmp_path / "serve.log"
+    for start in (1, 2):
+        hub = start_hub(config, log)
+        try:
+            import asyncio
+
+            asyncio.run(
+                wait_until(
+                    lambda start=start: (
+                        log.read_text().count("SENDERS ARE NOT AUTHENTICATED") == start
+                    ),
+                    what="the warning in the serve log",
+                )
+            )
+        finally:
+            hub.terminate()
+            hub.wait(timeout=30)
+    lines = [line for line in log.read_text().splitlines() if "NOT AUTHENTICATED" in line]
+    assert len(lines) == 2 and all(
+        " WARNING hub.cli event=intake.unauthenticated" in ln for ln in lines
+    )
+
+
+def test_the_demo_settings_opt_out_explicitly(tmp_path: Path) -> None:
+    from hub.config import load
+
+    demo = load(ROOT / "config" / "demo.toml", env={})
+    assert demo.intake.trusted_authserv_id == "" and demo.intake.allow_unauthenticated
+    example = load(ROOT / "config" / "hub.example.toml", env={"MARRAC_HUB_IMAP_PASSWORD": "x"})
+    assert not example.intake.allow_unauthenticated
+
+
 def test_a_parked_message_is_listed_alerted_and_replayed_by_one_command(tmp_path: Path) -> None:
     import asyncio
 
@@ -176,3 +266,123 @@ def test_a_parked_message_is_listed_alerted_and_replayed_by_one_command(tmp_path
     assert len(hub.json("cases", "list")) == 1  # type: ignore[arg-type]
     assert hub.run("parked", "list").strip() == "nothing parked"
     hub.run("parked", "retry", str(parked_id), code=1)  # once only
+
+
+def test_keys_rotate_each_kind_and_what_was_written_before_still_reads(tmp_path: Path) -> None:
+    hub = Hub(tmp_path)
+    hub.run("init")
+    hub.deliver("01-case-study.eml")
+    hub.json("intake", "--once")
+    ref = next(c["ref"] for c in hub.json("cases", "list") if c["status"] == "open")  # type: ignore[attr-defined]
+    hub.run("agencies", "sync")
+    out = hub.run("requests", "create", "--case", ref, "--agency", "st-aidans-primary")
+    rq_ref = out.split()[0]
+    envelope = hub.json("requests", "show", rq_ref)["envelope"]  # type: ignore[index]
+    (tmp_path / "envelope.json").write_text(json.dumps(envelope))
+    before = hub.json("keys", "list")
+    assert isinstance(before, list) and len(before) == 5 and all(k["current"] for k in before)
+
+    # When each kind of key is rotated from the terminal
+    for kind in ("signing", "box", "data", "token", "index"):
+        said = hub.run("keys", "rotate", kind)
+        assert f"{kind} key rotated" in said and "kept for reading" in said
+
+    # Then every old key is listed, dated, and still 0600 on disk
+    after = hub.json("keys", "list")
+    assert isinstance(after, list) and len(after) == 10
+    older = [k for k in after if not k["current"]]
+    assert {k["fingerprint"] for k in older} == {k["fingerprint"] for k in before}
+    assert all(k["valid_until"] for k in older)
+    for key_file in (tmp_path / "var" / "keys").glob("*.key"):
+        assert key_file.stat().st_mode & 0o777 == 0o600
+    # and what was written before reads back: the case, the request, its signature
+    assert "Emma Clarke" in hub.run("cases", "show", ref)
+    assert hub.json("requests", "show", rq_ref)["envelope"] == envelope  # type: ignore[index]
+    assert hub.run("verify", str(tmp_path / "envelope.json")).startswith("VALID")
+    # Re-sealing moves the data to the new key; once done there is nothing left to do
+    assert re.search(r"re-sealed [1-9]\d* values", hub.run("keys", "reseal"))
+    assert "re-sealed 0 values" in hub.run("keys", "reseal")
+    assert "Emma Clarke" in hub.run("cases", "show", ref)
+
+
+# --- as a new user would type it (issue 8) --------------------------------------------------
+
+
+def raw_cli(hub: Hub, *args: str) -> subprocess.CompletedProcess[str]:
+    """``marrac-hub ARGS`` exactly as typed (the settings file through the environment)."""
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MARRAC_HUB_CONFIG": str(hub.config)},
+    )
+
+
+def test_a_new_user_s_commands_behave(tmp_path: Path) -> None:
+    import sqlite3
+
+    hub = Hub(tmp_path)
+    hub.run("init")
+    hub.deliver("01-case-study.eml")
+    hub.run("intake", "--once")
+    hub.run("agencies", "sync")
+    ref = hub.json("cases", "list")[0]["ref"]  # type: ignore[index]
+    # --actor before the subcommand is the audit trail's actor
+    done = raw_cli(hub, "--actor", "team-leader", "cases", "show", ref.lower())
+    assert done.returncode == 0 and "Emma Clarke" in done.stdout, done.stderr
+    with sqlite3.connect(tmp_path / "var" / "hub.db") as db:
+        actors = [a for (a,) in db.execute("select actor from audit_events")]
+    assert "cli:team-leader" in actors
+    # Case references in any letter case; --within in working days
+    out = hub.run(
+        "requests", "create", "--case", ref.lower(), "--agency", SCHOOL, "--within", "5wd"
+    )
+    assert out.startswith("RQ-")
+    # An unknown case fails like every other command
+    hub.run("requests", "list", "--case", "MR-1999-000001", code=1)
+    # agencies list exists
+    assert SCHOOL in hub.run("agencies", "list")
+    # The digest on demand
+    assert "digest:" in hub.run("digest", "--now")
+
+
+def test_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
+    hub = Hub(tmp_path)
+    hub.run("init")
+    hub.run("agencies", "sync")
+    # The reader of standard output has gone (``| head`` read what it wanted): the
+    # command's output meets a closed pipe.
+    script = (
+        "import os, sys\n"
+        "r, w = os.pipe(); os.close(r); os.dup2(w, 1)\n"
+        "from hub.cli import main\n"
+        f"sys.exit(main(['agencies', 'list', '--json', '--config', {str(hub.config)!r}]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.stderr == "" and done.returncode == 0, done.stderr
+
+
+def test_agencies_sync_refuses_a_malformed_or_empty_directory(tmp_path: Path) -> None:
+    hub = Hub(tmp_path)
+    hub.run("init")
+    hub.run("agencies", "sync")
+    for text in ('agency = "st-aidans"\n', "[agency]\nslug = 1\n", "[[agency]\nslug"):
+        (tmp_path / "bad.toml").write_text(text)
+        done = raw_cli(hub, "agencies", "sync", "--file", str(tmp_path / "bad.toml"))
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith("marrac-hub: ")
+    (tmp_path / "empty.toml").write_text("# nobody yet\n")
+    done = raw_cli(hub, "agencies", "sync", "--file", str(tmp_path / "empty.toml"))
+    assert done.returncode == 1 and "--force" in done.stderr
+    assert " active " in hub.run("agencies", "list")
+    hub.run("agencies", "sync", "--file", str(tmp_path / "empty.toml"), "--force")
+    assert " active " not in hub.run("agencies", "list")

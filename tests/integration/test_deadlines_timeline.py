@@ -164,3 +164,93 @@ async def answer_with_code(ctx: Any, stack: Any, token: str, agency: str) -> Non
         "t",
     )
     assert outcome == "stored"
+
+
+# --- late sweeps describe the present (issue 8) ---------------------------------------------
+
+
+def subjects(sender: Any, recipient: str) -> list[str]:
+    import email
+    import email.policy
+
+    return [
+        str(email.message_from_bytes(env.message, policy=email.policy.default)["Subject"])
+        for env in sender.sent_to(recipient)
+    ]
+
+
+async def memory_case(make_hub: Any) -> tuple[Any, str]:
+    from hub.ports import InboundItem
+    from hub.services.intake import ingest_batch
+    from tests.support.agencies import AGENCIES
+    from tests.support.referrals import referral
+
+    hub = await make_hub(agencies=AGENCIES)
+    ref = (await ingest_batch(hub.ctx, [InboundItem("k:1", "m", referral(1))]))[0].case_ref
+    assert ref is not None
+    await casework.allocate(hub.ctx, ref, CC, "tl")
+    return hub, ref
+
+
+async def test_a_late_sweep_sends_only_the_step_true_now_worded_for_now(make_hub: Any) -> None:
+    # Given a plan due 48 hours after the referral and a sweep that did not run until
+    # an hour after it fell due
+    hub, ref = await memory_case(make_hub)
+    hub.clock.advance(timedelta(hours=49))
+    await sweep.sweep(hub.ctx)
+    await hub.deliver()
+    # Then the co-ordinator gets one mail saying how late it is: no "due in 4 hours"
+    # and "due now" beside it
+    plan = [s for s in subjects(hub.sender, CC) if "plan-48h" in s]
+    assert plan == [f"[MARRAC] {ref}: plan-48h 1 hour overdue"]
+    # And the steps it replaced are done, never sent later
+    hub.clock.advance(timedelta(hours=1))
+    await sweep.sweep(hub.ctx)
+    await hub.deliver()
+    assert len([s for s in subjects(hub.sender, CC) if "plan-48h" in s]) == 1
+
+
+async def test_an_agency_is_chased_before_its_coordinator_hears_it_is_overdue(
+    make_hub: Any,
+) -> None:
+    from tests.support.agencies import MAILBOX, SCHOOL
+
+    hub, ref = await memory_case(make_hub)
+    # Given a request due (explicitly) at 20:00 on Friday, after the school has closed
+    friday_night = datetime(2026, 3, 13, 20, 0, tzinfo=UTC)
+    created = await info_requests.create_request(
+        hub.ctx, case_ref=ref, agency_slug=SCHOOL, actor=CC, due_at=friday_night
+    )
+    # When the reminder goes on Friday morning, and Saturday night comes (24 hours after
+    # the deadline): the co-ordinator is not told yet, because the school, closed since
+    # Friday 18:00, has not been chased; nor is the school mailed at night
+    hub.clock.set(datetime(2026, 3, 13, 8, 30, tzinfo=UTC))
+    await sweep.sweep(hub.ctx)
+    hub.clock.set(friday_night + timedelta(hours=25))
+    await sweep.sweep(hub.ctx)
+    await hub.deliver()
+    assert not [s for s in subjects(hub.sender, CC) if created.ref in s]
+    assert subjects(hub.sender, MAILBOX[SCHOOL])[-1] == (
+        f"MARRAC request {created.ref}: reminder (due in 12 hours)"
+    )
+    # Then a sweep late on Tuesday chases the school first, saying how late it is, and
+    # only then tells the co-ordinator
+    hub.clock.set(datetime(2026, 3, 17, 10, 0, tzinfo=UTC))
+    await sweep.sweep(hub.ctx)
+    await hub.deliver()
+    school = [s for s in subjects(hub.sender, MAILBOX[SCHOOL]) if "chase" in s]
+    assert school == [f"MARRAC request {created.ref}: chase (3 days overdue)"]
+    told = [s for s in subjects(hub.sender, CC) if created.ref in s]
+    assert told == [f"[MARRAC] {created.ref} to St Aidan's Primary School is 3 days overdue"]
+    late = [s for s in subjects_in_order(hub.sender) if "overdue" in s and created.ref in s]
+    assert late == [school[0], told[0]]
+
+
+def subjects_in_order(sender: Any) -> list[str]:
+    import email
+    import email.policy
+
+    return [
+        str(email.message_from_bytes(env.message, policy=email.policy.default)["Subject"])
+        for env in sender.sent
+    ]

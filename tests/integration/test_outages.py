@@ -170,6 +170,8 @@ async def test_a_web_port_in_use_does_not_stop_intake(
             what="the web failure logged",
         )
         assert proc.poll() is None, "the hub must keep running"
+        # Issue 8: the clash names the address, so an operator knows which port to free.
+        assert f"event=web.cannot_listen host=127.0.0.1 port={port}" in log.read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0, log.read_text()[-2000:]

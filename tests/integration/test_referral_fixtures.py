@@ -174,3 +174,73 @@ async def test_intake_speaks_tls_and_starttls_with_verification(
     )
     await hub.close()
     assert report.outcomes == {"case": 1}
+
+
+def forged_repeat_of_01(referrer: str) -> bytes:
+    """The repeat referral about the case study's victim, forged: ``From:`` an allowed
+    police address, the form's referrer swapped for ``referrer``, and a DMARC pass
+    claimed by a server that is not ours."""
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
+    original = message_from_bytes(
+        (FIXTURES / "referrals" / "08-repeat-of-01.eml").read_bytes(), policy=policy.default
+    )
+    body = original.get_body()
+    assert body is not None
+    text = body.get_content().replace(
+        "Referrer email: sarah.holt@lancashire.police.uk", f"Referrer email: {referrer}"
+    )
+    assert referrer in text
+    forged = EmailMessage()
+    forged["Authentication-Results"] = (
+        "mx.evil.example; dmarc=pass header.from=lancashire.police.uk"
+    )
+    forged["From"] = "PC 4471 Sarah Holt <sarah.holt@lancashire.police.uk>"
+    forged["To"] = REFERRALS
+    forged["Subject"] = str(original["Subject"])
+    forged["Message-ID"] = "<forged-0077@evil.example>"
+    forged.set_content(text)
+    return bytes(forged)
+
+
+async def test_a_forged_police_referral_opens_no_case_and_is_answered_to_nobody(
+    mail_stack: Any, db_url: str, tmp_path: Path
+) -> None:
+    # Given a hub whose mail gateway (mx.hub.test) vouches for senders, the genuine case
+    # study vouched for, and a forged repeat about the same victim that is not
+    dovecot, smtp = mail_stack.dovecot, mail_stack.smtp
+    vouched = (
+        b"Authentication-Results: mx.hub.test; dmarc=pass header.from=lancashire.police.uk\r\n"
+    )
+    submit(smtp.port, vouched + (FIXTURES / "referrals" / "01-case-study.eml").read_bytes())
+    submit(smtp.port, forged_repeat_of_01("attacker@evil.example"))
+    assert dovecot.count(REFERRALS) == 2
+    smtp.clear()
+
+    # When intake drains the mailbox and the outbox is delivered
+    hub, report = await run_intake(
+        tmp_path,
+        db=db_url,
+        edges=mail_stack,
+        intake={"trusted_authserv_id": "mx.hub.test", "allow_unauthenticated": False},
+    )
+    try:
+        all_cases = await cases.list_cases(hub.ctx, "test")
+        quarantined = await cases.list_inbound(hub.ctx, "quarantine", "test")
+    finally:
+        await hub.close()
+
+    # Then the forgery is quarantined: no case, no link to the victim's real case
+    assert report.outcomes == {"case": 1, "quarantine": 1}
+    (case,) = all_cases
+    assert case["force_reference"] == "LC-20260312-0045" and case["linked_cases"] == []
+    assert quarantined[0]["reason"] == "no Authentication-Results from the trusted server"
+    # And nothing is mailed to the address the forged body supplied, nor to the forged
+    # From: the only acknowledgement is the genuine referral's, to its sender
+    assert not smtp.messages(to="attacker@evil.example")
+    acks = [m for m in smtp.messages() if m["Subject"].startswith("MARRAC referral received")]
+    assert [m["To"] for m in acks] == ["sarah.holt@lancashire.police.uk"]
+    assert "LC-20260402-0077" not in " ".join(str(m["Subject"]) for m in smtp.messages())
+    others = {str(m["To"]) for m in smtp.messages()} - {TEAM_LEADER, acks[0]["To"]}
+    assert others == set()

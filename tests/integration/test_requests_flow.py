@@ -38,7 +38,11 @@ def agency_mailboxes(mail_stack: Any) -> Any:
     return mail_stack
 
 
-async def hub_with_case(stack: Any, tmp_path: Path, db_url: str, clock: Any = None) -> Any:
+async def hub_with_case(
+    stack: Any, tmp_path: Path, db_url: str, clock: Any = None, **overrides: Any
+) -> Any:
+    """A hub with the case study's case; ``intake={"trusted_authserv_id": ...}`` makes the
+    referral arrive vouched for by that server."""
     hub = await build_hub(
         tmp_path,
         db=db_url,
@@ -46,13 +50,43 @@ async def hub_with_case(stack: Any, tmp_path: Path, db_url: str, clock: Any = No
         clock=clock or SystemClock(),
         agencies=AGENCIES,
         replies={"password": PASSWORD},
+        **overrides,
     )
     ctx = hub.ctx
-    stack.dovecot.append(REFERRALS, (FIXTURES / "referrals" / "01-case-study.eml").read_bytes())
+    referral = (FIXTURES / "referrals" / "01-case-study.eml").read_bytes()
+    authserv = ctx.settings.intake.trusted_authserv_id
+    if authserv:
+        referral = authenticated_by(authserv, "lancashire.police.uk") + referral
+    stack.dovecot.append(REFERRALS, referral)
     report = await hub.drain()
     await hub.source.close()
     assert report.outcomes == {"case": 1}
     return ctx, report.results[0].case_ref
+
+
+def authenticated_by(authserv: str, domain: str) -> bytes:
+    """The header a trusted mail gateway adds on top of mail whose DMARC passed."""
+    return f"Authentication-Results: {authserv}; dmarc=pass header.from={domain}\r\n".encode()
+
+
+def a_reply(sender: str, to: str, message_id: str, text: str) -> bytes:
+    """An emailed answer as it lands in the replies mailbox."""
+    reply = email.message.EmailMessage()
+    reply["From"] = sender
+    reply["To"] = to
+    reply["Subject"] = "Re: MARRAC request"
+    reply["Message-ID"] = message_id
+    reply.set_content(text)
+    return bytes(reply)
+
+
+async def file_waiting_replies(ctx: Any) -> int:
+    source = make_reply_source(ctx.settings)
+    assert source is not None
+    try:
+        return (await drain(ctx, source, record=file_replies)).total
+    finally:
+        await source.close()
 
 
 def mail_for(stack: Any, user: str, subject_part: str) -> email.message.EmailMessage:
@@ -126,11 +160,25 @@ async def test_request_to_a_school_is_signed_mailed_without_personal_data_and_an
         shown = await info_requests.show_request(ctx, created.ref, "cc@hub.test")
         assert shown["status"] == "answered"
         assert shown["answers"][0]["content"]["answers"][0]["text"].startswith("<script>")
+        from hub.cli.info_requests import request_text
+
+        assert "  sent by: the secure link" in "\n".join(request_text(shown))
         receipt_file = tmp_path / "receipt.json"
         receipt_file.write_text(json.dumps(receipt))
         assert verify(ctx, receipt_file).returncode == 0
     finally:
         await ctx.close()
+
+
+def run_cli(config: Path, *args: str) -> str:
+    """``marrac-hub <args>`` as staff type it; its standard output."""
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout
 
 
 def verify(ctx: Any, path: Path) -> subprocess.CompletedProcess[str]:
@@ -259,6 +307,88 @@ async def test_an_agency_can_answer_by_replying_and_strangers_land_in_triage(
         await ctx.close()
 
 
+async def test_a_stranger_holding_a_valid_reply_address_is_triaged_not_filed(
+    agency_mailboxes: Any, tmp_path: Path, db_url: str
+) -> None:
+    # Given a request to the GP, whose reply address leaked to a stranger
+    stack = agency_mailboxes
+    ctx, case_ref = await hub_with_case(stack, tmp_path, db_url)
+    try:
+        created = await info_requests.create_request(
+            ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
+        )
+        address = info_requests.reply_address(ctx, created.id)
+        stranger = a_reply("stranger@evil.example", address, "<s-1@evil.example>", "No concerns.")
+        stack.dovecot.append("replies@hub.test", stranger)
+        # When the replies mailbox is read
+        assert await file_waiting_replies(ctx) == 1
+        # Then nothing is filed on the request: the reply waits in triage with its reason
+        shown = await info_requests.show_request(ctx, created.ref, "cc")
+        assert shown["status"] == "sent" and shown["answers"] == []
+        from hub.services import replies
+
+        (waiting,) = await replies.list_unmatched(ctx, "tl")
+        assert waiting["sender"] == "stranger@evil.example"
+        assert "not one of the agency's registered mailboxes" in str(waiting["reason"])
+        # And `replies list` shows it with that reason
+        from tests.support.hub import settings_dict, write_config
+
+        config = write_config(tmp_path / "cli.toml", settings_dict(tmp_path, db_url))
+        listed = await asyncio.to_thread(run_cli, config, "replies", "list")
+        assert "stranger@evil.example" in listed
+        assert "why: reply sender is not one of the agency's registered mailboxes" in listed
+        # The registered mailbox is still heard, and the answer says who sent it
+        own = a_reply("Safeguarding.GP@hub.test", address, "<gp-1@hub.test>", "Seen Friday.")
+        stack.dovecot.append("replies@hub.test", own)
+        assert await file_waiting_replies(ctx) == 1
+        shown = await info_requests.show_request(ctx, created.ref, "cc")
+        assert shown["status"] == "answered-by-email"
+        assert [a["content"]["from"] for a in shown["answers"]] == ["safeguarding.gp@hub.test"]
+        # `requests show` says who sent the answer
+        printed = await asyncio.to_thread(run_cli, config, "requests", "show", created.ref)
+        assert "  sent by: email from safeguarding.gp@hub.test\n" in printed
+    finally:
+        await ctx.close()
+
+
+async def test_with_a_trusted_server_a_reply_must_be_authenticated_to_be_filed(
+    agency_mailboxes: Any, tmp_path: Path
+) -> None:
+    stack = agency_mailboxes
+    ctx, case_ref = await hub_with_case(
+        stack,
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path}/hub.db",
+        intake={"trusted_authserv_id": "mx.hub.test", "allow_unauthenticated": False},
+    )
+    try:
+        created = await info_requests.create_request(
+            ctx, case_ref=case_ref, agency_slug="larch-street-surgery", actor="cc"
+        )
+        address = info_requests.reply_address(ctx, created.id)
+        # A forged From: of the GP's registered mailbox, with no verdict from our gateway
+        forged = a_reply("safeguarding.gp@hub.test", address, "<f-1@hub.test>", "All fine.")
+        stack.dovecot.append("replies@hub.test", forged)
+        assert await file_waiting_replies(ctx) == 1
+        from hub.services import replies
+
+        (waiting,) = await replies.list_unmatched(ctx, "tl")
+        assert "not authenticated" in str(waiting["reason"])
+        shown = await info_requests.show_request(ctx, created.ref, "cc")
+        assert shown["answers"] == []
+        # The same mailbox, vouched for by the trusted gateway, is filed
+        genuine = authenticated_by("mx.hub.test", "hub.test") + a_reply(
+            "safeguarding.gp@hub.test", address, "<g-1@hub.test>", "Seen Friday."
+        )
+        stack.dovecot.append("replies@hub.test", genuine)
+        assert await file_waiting_replies(ctx) == 1
+        shown = await info_requests.show_request(ctx, created.ref, "cc")
+        assert shown["status"] == "answered-by-email"
+        assert "Seen Friday." in shown["answers"][0]["content"]["text"]
+    finally:
+        await ctx.close()
+
+
 async def test_withdrawn_and_expired_links_stop_working(
     agency_mailboxes: Any, tmp_path: Path
 ) -> None:
@@ -289,6 +419,60 @@ async def test_withdrawn_and_expired_links_stop_working(
         await deliver_due(ctx, make_sender(ctx.settings))
         fresh = mail_for(agency_mailboxes, "dsl.school@hub.test", "")
         assert fresh is not None
+    finally:
+        await ctx.close()
+
+
+async def test_requests_reissue_mails_a_new_link_for_the_same_request_and_revokes_the_old(
+    agency_mailboxes: Any, tmp_path: Path
+) -> None:
+    from tests.support.hub import settings_dict, write_config
+
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/hub.db"
+    ctx, case_ref = await hub_with_case(agency_mailboxes, tmp_path, db_url)
+    try:
+        created = await info_requests.create_request(
+            ctx, case_ref=case_ref, agency_slug=GP, actor="cc"
+        )
+        # When the co-ordinator reissues it from the command line
+        config = write_config(tmp_path / "cli.toml", settings_dict(tmp_path, db_url))
+        printed = await asyncio.to_thread(run_cli, config, "requests", "reissue", created.ref)
+        assert printed.startswith(f"{created.ref}: a new link is queued to the agency")
+        # Then the old link is dead, and the agency is mailed a new one for the same reference
+        assert (await links.landing(ctx, created.token, "t")).state == "unusable"
+        await deliver_due(ctx, make_sender(ctx.settings))
+        mails = [
+            email.message_from_bytes(raw, policy=email.policy.default)
+            for raw in agency_mailboxes.dovecot.fetch_all("safeguarding.gp@hub.test")
+        ]
+        requests = [m for m in mails if f"information request {created.ref}" in str(m["Subject"])]
+        assert len(requests) == 2
+        newest = requests[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "the earlier link no longer works" in newest and created.token not in newest
+        token = re.search(r"/r/([A-Za-z0-9_-]{43})", newest)
+        assert token is not None
+        assert (await links.landing(ctx, token.group(1), "t")).state == "ok"
+        assert "Clarke" not in newest  # no personal data in the mail
+        # And it is audited under the staff member's name
+        from hub.store.models import AuditEvent
+
+        async with ctx.sessions() as s, s.begin():
+            event = await s.scalar(select(AuditEvent).where(AuditEvent.action == "request.reissue"))
+        assert event is not None and event.object_ref == created.ref
+        assert event.actor.startswith("cli:")
+        # A request that cannot be reissued is a message, not a traceback
+        await info_requests.withdraw(ctx, created.ref, "cc")
+        command = ["requests", "reissue", created.ref, "--config", str(config)]
+        refused = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "hub.cli", *command],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        )
+        assert refused.returncode != 0 and "withdrawn" in refused.stderr
+        assert "Traceback" not in refused.stderr
     finally:
         await ctx.close()
 
@@ -364,3 +548,95 @@ async def test_links_and_reply_addresses_survive_a_token_key_rotation(
         assert match_request(ctx, f"To: {forged}\r\n\r\nx".encode()) is None
     finally:
         await ctx.close()
+
+
+# --- as a new user would try it (issue 8) ---------------------------------------------------
+
+
+async def memory_hub_with_case(make_hub: Any) -> tuple[Any, str]:
+    from hub.ports import InboundItem
+    from hub.services.intake import ingest_batch
+    from tests.support.referrals import referral
+
+    hub = await make_hub(agencies=AGENCIES)
+    ref = (await ingest_batch(hub.ctx, [InboundItem("k:1", "m", referral(1))]))[0].case_ref
+    assert ref is not None
+    return hub, ref
+
+
+async def test_an_own_question_is_added_to_the_template_questions(make_hub: Any) -> None:
+    hub, ref = await memory_hub_with_case(make_hub)
+    created = await info_requests.create_request(
+        hub.ctx,
+        case_ref=ref,
+        agency_slug="st-aidans-primary",
+        actor="cc",
+        questions=["Any school moves this year?"],
+    )
+    shown = await info_requests.show_request(hub.ctx, created.ref, "cc")
+    asked = [q["id"] for q in shown["envelope"]["document"]["questions"]]
+    assert asked == ["known", "concerns", "contact", "q4"]
+
+
+async def test_no_request_on_a_closed_case(make_hub: Any) -> None:
+    from hub.services import casework
+
+    hub, ref = await memory_hub_with_case(make_hub)
+    await casework.close(hub.ctx, ref, "done", "cc")
+    with pytest.raises(info_requests.RequestError, match="closed"):
+        await info_requests.create_request(
+            hub.ctx, case_ref=ref, agency_slug="st-aidans-primary", actor="cc"
+        )
+
+
+async def test_the_victim_is_not_shared_with_a_school_unless_a_template_allows_it(
+    make_hub: Any,
+) -> None:
+    hub, ref = await memory_hub_with_case(make_hub)
+    with pytest.raises(info_requests.RequestError, match="asks only about child"):
+        await info_requests.create_request(
+            hub.ctx, case_ref=ref, agency_slug="st-aidans-primary", actor="cc", persons=["victim"]
+        )
+    # Naming a template that covers victims is the explicit, audited choice.
+    created = await info_requests.create_request(
+        hub.ctx,
+        case_ref=ref,
+        agency_slug="st-aidans-primary",
+        actor="cc",
+        persons=["victim"],
+        template="general",
+    )
+    shown = await info_requests.show_request(hub.ctx, created.ref, "cc")
+    assert [p["role"] for p in shown["envelope"]["document"]["persons"]] == ["victim"]
+
+
+async def test_an_agency_response_time_ends_in_its_working_hours(make_hub: Any) -> None:
+    from datetime import UTC, datetime
+
+    from hub.domain.policy import Duration
+    from hub.store.models import Agency
+
+    hub, ref = await memory_hub_with_case(make_hub)
+    async with hub.ctx.sessions() as session, session.begin():
+        await session.execute(update(Agency).values(response_hours=48))
+    # Wednesday 11 March 2026, 04:03 GMT: 48 hours on is 04:03 on Friday; Thursday
+    # 10:00 plus 48 hours is a Saturday. Both move to the agency's next opening.
+    hub.clock.set(datetime(2026, 3, 11, 4, 3, tzinfo=UTC))
+    early = await info_requests.create_request(
+        hub.ctx, case_ref=ref, agency_slug="st-aidans-primary", actor="cc"
+    )
+    assert early.due_at == datetime(2026, 3, 13, 8, 0, tzinfo=UTC)
+    hub.clock.set(datetime(2026, 3, 12, 10, 0, tzinfo=UTC))
+    weekend = await info_requests.create_request(
+        hub.ctx, case_ref=ref, agency_slug="larch-street-surgery", actor="cc"
+    )
+    assert weekend.due_at == datetime(2026, 3, 16, 8, 0, tzinfo=UTC)
+    # Five working days from Thursday 10:00 is the Thursday after, 10:00.
+    counted = await info_requests.create_request(
+        hub.ctx,
+        case_ref=ref,
+        agency_slug="preston-health-visitors",
+        actor="cc",
+        within=Duration(5, "wd"),
+    )
+    assert counted.due_at == datetime(2026, 3, 19, 10, 0, tzinfo=UTC)

@@ -18,7 +18,12 @@ from hub.domain.filenames import safe_filename
 from hub.domain.uploads import DOCX, Upload, check_upload, sniff
 
 TODAY = date(2026, 3, 27)
-PDF = Upload("report.pdf", "application/pdf", b"%PDF-1.7 ...")
+# The smallest PDF the structural check accepts: header, an object, a trailer, %%EOF.
+PDF = Upload(
+    "report.pdf",
+    "application/pdf",
+    b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
+)
 ALLOWED = ("application/pdf", "text/plain")
 
 

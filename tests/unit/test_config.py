@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import ConfigError, for_tests, load, load_policy, parse
+from hub.config import ConfigError, advisories, for_tests, load, load_policy, parse
 from hub.config.declarations import declaration
 from hub.config.sections import SECTIONS
 from hub.resources import request_templates_dir
@@ -248,3 +248,27 @@ def test_every_declared_key_is_in_the_example_file_with_a_comment_above_it() -> 
         if declaration(item) is not None
     }
     assert declared == seen
+
+
+def test_the_default_agency_directory_sits_beside_the_settings_file(tmp_path: Path) -> None:
+    # A settings file in config/ used to look for config/config/agencies.toml (issue 8).
+    settings = for_tests(tmp_path / "config")
+    assert settings.requests.agencies_file == tmp_path / "config" / "agencies.toml"
+    given = for_tests(tmp_path / "config", agencies={"file": "../agencies.toml"})
+    assert given.requests.agencies_file == (tmp_path / "agencies.toml").resolve()
+
+
+def test_a_loopback_public_url_on_another_port_than_the_hub_is_pointed_out(
+    tmp_path: Path,
+) -> None:
+    # Issue 8: public_url was never checked against [web] port.
+    wrong = for_tests(tmp_path, hub={"public_url": "http://127.0.0.1:8080"}, web={"port": 8443})
+    (note,) = advisories(wrong)
+    assert "port 8080" in note and "[web] port is 8443" in note
+    right = for_tests(tmp_path, hub={"public_url": "http://127.0.0.1:8443"}, web={"port": 8443})
+    assert advisories(right) == []
+    # Behind a proxy the public address is another host: nothing to say.
+    proxied = for_tests(tmp_path, hub={"public_url": "https://hub.example"}, web={"port": 8080})
+    assert advisories(proxied) == []
+    # Any free port (tests): nothing to compare.
+    assert advisories(for_tests(tmp_path, web={"port": 0})) == []

@@ -8,6 +8,7 @@ import pytest
 from hub.domain.calendar import WorkingCalendar
 from hub.domain.deadlines import (
     Step,
+    agency_due,
     cancel_remaining,
     due_steps,
     milestone_anchor,
@@ -18,7 +19,7 @@ from hub.domain.deadlines import (
     steps_for_milestone,
     steps_for_request,
 )
-from hub.domain.policy import DEFAULT_POLICY, Policy
+from hub.domain.policy import DEFAULT_POLICY, Duration, Policy
 
 CAL = WorkingCalendar()
 LONDON = ZoneInfo("Europe/London")
@@ -221,9 +222,21 @@ def test_a_standard_request_is_due_in_five_working_days() -> None:
     assert request_due(issued, "standard", DEFAULT_POLICY, CAL) == london(2026, 4, 9, 14)
 
 
-def test_an_urgent_request_is_due_in_24_elapsed_hours() -> None:
+def test_an_urgent_request_is_due_in_24_hours_within_the_agency_working_hours() -> None:
+    issued = london(2026, 3, 17, 10)  # Tuesday
+    assert request_due(issued, "urgent", DEFAULT_POLICY, CAL) == london(2026, 3, 18, 10)
+    # Saturday noon plus 24 hours is Sunday noon: the agency is closed, so Monday 08:00
+    # (issue 8: deadlines used to land on Saturdays and at 04:03).
     issued = utc(2026, 10, 24, 12)
-    assert request_due(issued, "urgent", DEFAULT_POLICY, CAL) == utc(2026, 10, 25, 12)
+    assert request_due(issued, "urgent", DEFAULT_POLICY, CAL) == london(2026, 10, 26, 8)
+
+
+def test_an_agency_deadline_in_hours_moves_into_working_hours() -> None:
+    wednesday_night = london(2026, 3, 11, 4, 3)
+    assert agency_due(wednesday_night, Duration(48, "h"), CAL) == london(2026, 3, 13, 8)
+    thursday = london(2026, 3, 12, 10)
+    assert agency_due(thursday, Duration(48, "h"), CAL) == london(2026, 3, 16, 8)  # not Sat
+    assert agency_due(thursday, Duration(5, "wd"), CAL) == london(2026, 3, 19, 10)
 
 
 def test_request_steps_in_working_hours_keep_their_times_and_staff_escalate_on_saturday() -> None:
@@ -250,20 +263,22 @@ def test_agency_steps_move_into_working_hours() -> None:
     steps = {s.name: s.due for s in steps_for_request(due, DEFAULT_POLICY, CAL)}
     assert steps["reminder"] == london(2026, 3, 17, 8)
     assert steps["chase"] == london(2026, 3, 18, 8)
-    assert steps["escalate-coordinator"] == london(2026, 3, 18, 20)
+    # Counted from the chase: the co-ordinator hears a day after the agency was chased.
+    assert steps["escalate-coordinator"] == london(2026, 3, 19, 8)
 
 
 def test_agency_steps_landing_on_the_same_opening_collapse_to_the_later_one() -> None:
-    # An urgent request sent Friday 03:00 is due Saturday 03:00: the reminder (Friday
-    # 23:00) and the chase both move to Monday 08:00, so only the chase is sent. Staff
-    # escalations stay at their weekend times.
+    # An urgent request sent Friday 03:00 and given (explicitly) until Saturday 03:00:
+    # the reminder (Friday 23:00) and the chase both move to Monday 08:00, so only the
+    # chase is sent. Staff escalations are counted from that chase, so the agency is
+    # always chased before anyone is told it is overdue.
     issued = london(2026, 3, 13, 3)
-    due = request_due(issued, "urgent", DEFAULT_POLICY, CAL)
+    due = london(2026, 3, 14, 3)
     steps = steps_for_request(due, DEFAULT_POLICY, CAL, urgency="urgent", issued_at=issued)
     assert [(s.name, s.due) for s in steps] == [
-        ("escalate-coordinator", london(2026, 3, 14, 7)),
-        ("escalate-team-leader", london(2026, 3, 15, 3)),
         ("chase", london(2026, 3, 16, 8)),
+        ("escalate-coordinator", london(2026, 3, 16, 12)),
+        ("escalate-team-leader", london(2026, 3, 17, 8)),
     ]
 
 

@@ -82,12 +82,15 @@ def test_an_unnamed_person_without_a_birth_date_is_still_named_plainly() -> None
 TEMPLATE = (Question("known", "Is the person known to you?"),)
 
 
-def test_a_template_chosen_by_type_gives_way_to_own_questions() -> None:
-    assert questions_asked(TEMPLATE, None, template_named=False) == list(TEMPLATE)
-    own = questions_asked(TEMPLATE, ["Any school moves?"], template_named=False)
-    assert own == [Question("q1", "Any school moves?")]
-
-
-def test_a_named_template_keeps_its_questions_and_own_ones_follow() -> None:
-    asked = questions_asked(TEMPLATE, ["Any school moves?"], template_named=True)
+def test_own_questions_are_added_to_the_template_questions() -> None:
+    # Own questions used to replace a template chosen by agency type (issue 8).
+    assert questions_asked(TEMPLATE, None) == list(TEMPLATE)
+    asked = questions_asked(TEMPLATE, ["Any school moves?"])
     assert asked == [*TEMPLATE, Question("q2", "Any school moves?")]
+
+
+def test_a_person_outside_the_template_roles_is_refused() -> None:
+    # A school's template asks about children only: the victim's details stay home.
+    with pytest.raises(ScopeError, match=r"asks only about child.*--template general"):
+        select_people(PEOPLE, ["child:1", "victim"], ("child",))
+    assert select_people(PEOPLE, ["child:2"], ("child",)) == [("child", SECOND_CHILD)]

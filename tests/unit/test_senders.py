@@ -2,7 +2,14 @@
 
 import pytest
 
-from hub.domain.senders import authenticated, is_allowlisted, judge_sender
+from hub.domain.senders import (
+    SenderTrust,
+    authenticated,
+    is_allowlisted,
+    judge_reply_sender,
+    judge_sender,
+    sender_trust,
+)
 
 ALLOWED = ("lancashire.police.uk", "duty.inspector@cumbria.police.uk")
 
@@ -88,3 +95,43 @@ def test_comments_cannot_smuggle_a_verdict() -> None:
         "header.from=lancashire.police.uk",
     )
     assert not authenticated("a@lancashire.police.uk", h, AUTH).allowed
+
+
+def test_without_a_trusted_server_the_hub_reads_mail_only_when_told_to() -> None:
+    assert sender_trust("", allow_unauthenticated=False) is SenderTrust.REFUSED
+    assert sender_trust("  ", allow_unauthenticated=False) is SenderTrust.REFUSED
+    assert sender_trust("", allow_unauthenticated=True) is SenderTrust.UNAUTHENTICATED
+    assert sender_trust("mx.hub.test", allow_unauthenticated=False) is SenderTrust.AUTHENTICATED
+    assert sender_trust("mx.hub.test", allow_unauthenticated=True) is SenderTrust.AUTHENTICATED
+
+
+GP = ("safeguarding.gp@hub.test",)
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "stranger@evil.example",
+        "other@hub.test",  # the agency's domain is not enough: its mailboxes only
+        "safeguarding.gp@hub.test.evil.example",
+        "",
+        None,
+    ],
+)
+def test_a_reply_from_anyone_but_the_agencys_mailboxes_is_not_filed(sender: str | None) -> None:
+    verdict = judge_reply_sender(sender, GP, (), "")
+    assert not verdict.allowed and "reply" in verdict.reason
+    assert "evil" not in verdict.reason  # reasons are stored and logged: no addresses
+
+
+def test_a_reply_from_a_registered_mailbox_is_filed_any_case() -> None:
+    assert judge_reply_sender("Safeguarding.GP@HUB.test", GP, (), "").allowed
+
+
+def test_with_a_trusted_server_a_reply_must_also_be_authenticated() -> None:
+    passed = ("mx.hub.test; dmarc=pass header.from=hub.test",)
+    forged = ("mx.evil.example; dmarc=pass header.from=hub.test",)
+    assert judge_reply_sender("safeguarding.gp@hub.test", GP, passed, AUTH).allowed
+    refused = judge_reply_sender("safeguarding.gp@hub.test", GP, forged, AUTH)
+    assert not refused.allowed and "not authenticated" in refused.reason
+    assert not judge_reply_sender("stranger@evil.example", GP, passed, AUTH).allowed

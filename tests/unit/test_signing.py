@@ -421,6 +421,37 @@ def test_trusted_keys_reads_every_signing_key_of_a_published_document(tmp_path: 
         verify_document(old_envelope, stranger)
 
 
+def test_keys_json_dates_the_current_and_previous_signing_keys(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    first = keys.generate(tmp_path, now=datetime(2026, 1, 5, 8, 0, tzinfo=UTC))["signing"]
+    old_ring = keys.load(tmp_path)
+    old_envelope = sign_document(DOCUMENT, old_ring.signing_key, first)
+    second = keys.rotate(tmp_path, "signing", datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    third = keys.rotate(tmp_path, "signing", datetime(2026, 4, 1, 12, 0, tzinfo=UTC))
+
+    published = public_keys_document(keys.load(tmp_path))
+
+    dated = [
+        (k["kid"], k["active"], k["valid_from"], k["valid_until"])
+        for k in published["keys"]
+        if k["use"] == "sig"
+    ]
+    assert dated == [
+        (third, True, "2026-04-01T12:00:00Z", None),
+        (second, False, "2026-03-01T12:00:00Z", "2026-04-01T12:00:00Z"),
+        (first, False, "2026-01-05T08:00:00Z", "2026-03-01T12:00:00Z"),
+    ]
+    canonicalize(published)  # still plain, signable JSON
+    # What the first key signed verifies with what keys.json publishes two rotations on...
+    trusted = trusted_keys(json.loads(json.dumps(published)))
+    assert verify_document(old_envelope, trusted) == DOCUMENT
+    # ...and its wrong-key twin: without the first key published, it does not.
+    (tmp_path / f"signing-{first}.key").unlink()
+    with pytest.raises(UnknownKey):
+        verify_document(old_envelope, trusted_keys(public_keys_document(keys.load(tmp_path))))
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [

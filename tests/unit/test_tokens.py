@@ -176,6 +176,29 @@ def test_a_service_from_the_key_ring_uses_the_active_token_key(tmp_path: Path) -
     assert TokenService(ring.current("token").secret, PURPOSE).verify(token, token_hash)
 
 
+def test_capabilities_issued_before_a_token_rotation_still_check_under_their_key(
+    tmp_path: Path,
+) -> None:
+    keys.generate(tmp_path)
+    before = TokenService.from_ring(keys.load(tmp_path), PURPOSE)
+    token, token_hash = before.new_link_token()
+    reply = before.reply_address("replies", "hub.test", 7)
+    code_hash = before.hash_code("123456", 7)
+    keys.rotate(tmp_path, "token", NOW)
+    services = TokenService.every_key(keys.load(tmp_path), PURPOSE)
+    assert len(services) == 2
+    assert services[0].reply_address("replies", "hub.test", 7) != reply  # new key first
+    assert any(s.verify(token, token_hash) for s in services)
+    assert [s.parse_reply_address(reply, "replies", "hub.test") for s in services] == [None, 7]
+    assert any(s.verify_code("123456", 7, code_hash) for s in services)
+    # Wrong-key twin: another hub's token keys accept none of them.
+    keys.generate(tmp_path / "other")
+    others = TokenService.every_key(keys.load(tmp_path / "other"), PURPOSE)
+    assert not any(s.verify(token, token_hash) for s in others)
+    assert not any(s.parse_reply_address(reply, "replies", "hub.test") for s in others)
+    assert not any(s.verify_code("123456", 7, code_hash) for s in others)
+
+
 # --- expiry ------------------------------------------------------------------------------
 
 NOW = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)

@@ -22,7 +22,7 @@ from hub.domain import requests as rq
 from hub.services.info_requests.answers import AnswerUnreadable, seal_answer, store_answer
 from hub.services.info_requests.capabilities import LINK_PURPOSE, link_tokens, token_services
 from hub.services.info_requests.creation import Created, create_request
-from hub.services.info_requests.directory import sync_agencies
+from hub.services.info_requests.directory import list_agencies, sync_agencies
 from hub.services.info_requests.errors import NotFound, RequestError
 from hub.services.info_requests.evidence import evidence
 from hub.services.info_requests.mails import link_url, local_time, reply_address, request_mails
@@ -42,6 +42,7 @@ __all__ = [
     "evidence",
     "link_tokens",
     "link_url",
+    "list_agencies",
     "list_requests",
     "load_templates",
     "local_time",

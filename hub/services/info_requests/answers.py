@@ -1,6 +1,12 @@
 """Agencies' answers: sealed on arrival to the hub's X25519 public key (so the code that
 receives them never needs the private key), filed once per dedupe key, and opened only
-for a co-ordinator's audited look."""
+for a co-ordinator's audited look.
+
+A sealed answer names the box key it was sealed to (:mod:`hub.crypto.boxes`), and every
+box key the hub ever had stays in its key directory, so ``keys rotate box`` leaves every
+earlier answer (and the files inside it) readable; answers stored before keys were named
+open with whichever of the hub's box keys fits. Answers are never re-sealed: the receipt
+digest is the hash of the sealed bytes as they arrived."""
 
 from __future__ import annotations
 
@@ -35,14 +41,15 @@ def seal_answer(ctx: Context, content: dict[str, Any]) -> bytes:
 
 
 def open_answer(ctx: Context, answer: Answer) -> Any:
-    """The content of a stored answer; :class:`AnswerUnreadable` if it does not open."""
+    """The content of a stored answer, opened with the box key it names;
+    :class:`AnswerUnreadable` if it does not open."""
     assert ctx.ring is not None
     try:
         return json.loads(open_sealed(ctx.ring, answer.sealed))
-    except BoxOpenError:
+    except BoxOpenError as exc:
         raise AnswerUnreadable(
             f"answer {answer.id} failed its integrity check: it was altered in storage or "
-            "sealed to another key; nothing of it can be shown"
+            f"sealed to another key ({exc}); nothing of it can be shown"
         ) from None
 
 
@@ -113,11 +120,21 @@ async def _request(ctx: Context, request_id: int) -> InfoRequest:
         return r
 
 
+# How the co-ordinator's mail says what the agency did, and how it reached the hub.
+_ANSWERED = {
+    "answered": "answered",
+    "declined": "declined to answer",
+    "no-information": "holds no information",
+}
+_BY = {"link": "through its secure link", "email": "by email"}
+
+
 async def _notify_coordinator(
     session: AsyncSession, ctx: Context, r: InfoRequest, kind: str, channel: str
 ) -> None:
     case = await session.get(Case, r.case_id)
     recipients = staff(ctx, ("coordinator",), case.coordinator if case else None)
+    did, by = _ANSWERED.get(kind, kind), _BY.get(channel, channel)
     for address in recipients:
         await outbox.enqueue(
             session,
@@ -125,9 +142,10 @@ async def _notify_coordinator(
             Notice(
                 kind="alert:request-answered",
                 recipient=address,
-                subject=f"[MARRAC] {r.ref}: {kind.replace('-', ' ')} ({channel})",
-                body=f"Request {r.ref} for case {case.ref if case else '-'} was answered "
-                f"({kind}, by {channel}).\n\nRead it with: marrac-hub requests show {r.ref}\n",
+                subject=f"[MARRAC] {r.ref}: the agency {did} ({by})",
+                body=f"Request {r.ref} for case {case.ref if case else '-'}: the agency "
+                f"{did}, {by}.\n\n"
+                f"Read it with: marrac-hub requests show {r.ref}\n",
                 dedupe_key=f"answered:{r.id}:{kind}:{channel}:{outbox.recipient_tag(ctx, address)}",
                 subject_ref=case.ref if case else None,
             ),

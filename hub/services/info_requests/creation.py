@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.crypto.signing import canonicalize
 from hub.domain import requests as rq
-from hub.domain.deadlines import next_action_at, request_due, steps_for_request
+from hub.domain.deadlines import agency_due, next_action_at, request_due, steps_for_request
+from hub.domain.policy import Duration
 from hub.domain.request_scope import (
     LawfulBasis,
     Question,
@@ -60,7 +61,7 @@ async def create_request(
     persons: list[str] | None = None,
     questions: list[str] | None = None,
     due_at: datetime | None = None,
-    within: timedelta | None = None,
+    within: Duration | timedelta | None = None,
     urgency: str = "standard",
     lawful_basis: str | None = None,
 ) -> Created:
@@ -73,7 +74,7 @@ async def create_request(
     async with ctx.sessions() as session, session.begin():
         case, agency = await _case_and_agency(session, case_ref, agency_slug)
         chosen = pick_template(templates, template, agency.type)
-        asked = questions_asked(chosen.questions, questions, template_named=bool(template))
+        asked = questions_asked(chosen.questions, questions)
         scope = await _scope(session, ctx, case, persons, chosen)
         due, due_rule = _deadline(ctx, now, agency, urgency, due_at, within)
         basis = LawfulBasis(lawful_basis) if lawful_basis else LawfulBasis()
@@ -127,6 +128,8 @@ async def _case_and_agency(
     case = await session.scalar(select(Case).where(Case.ref == case_ref))
     if case is None:
         raise NotFound(f"no case {case_ref}")
+    if case.closed_at is not None:
+        raise RequestError(f"case {case_ref} is closed: no new requests on a closed case")
     agency = await session.scalar(
         select(Agency).where(Agency.slug == agency_slug, Agency.active.is_(True))
     )
@@ -188,17 +191,22 @@ def _deadline(
     agency: Agency,
     urgency: str,
     due_at: datetime | None,
-    within: timedelta | None,
+    within: Duration | timedelta | None,
 ) -> tuple[datetime, str]:
     """The due time and the rule that set it: an explicit time > the agency's own
     response time (standard requests) > the policy's default for the urgency (working
-    days or hours)."""
+    days or hours). Every one but an exact ``due_at`` falls in the agency's working
+    hours (:func:`agency_due`): an agency's ``response_hours`` no longer put deadlines
+    on a Saturday or at 04:03."""
+    if isinstance(within, timedelta):
+        within = Duration(int(within.total_seconds() // 3600), "h")
     if due_at is not None:
         due, rule = due_at, "explicit"
     elif within is not None:
-        due, rule = now + within, "explicit"
+        due, rule = agency_due(now, within, ctx.calendar), "explicit"
     elif agency.response_hours and urgency == "standard":
-        due, rule = now + timedelta(hours=agency.response_hours), "agency"
+        due = agency_due(now, Duration(agency.response_hours, "h"), ctx.calendar)
+        rule = "agency"
     else:
         due, rule = request_due(now, urgency, ctx.policy, ctx.calendar), "policy"
     if due <= now:

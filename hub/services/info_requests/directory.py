@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,10 +20,18 @@ from hub.services.info_requests.errors import RequestError
 from hub.store.models import Agency
 
 
-async def sync_agencies(ctx: Context, path: Path, actor: str) -> dict[str, int]:
+async def sync_agencies(
+    ctx: Context, path: Path, actor: str, *, force: bool = False
+) -> dict[str, int]:
     """Load ``agencies.toml`` into the database: add, update, and mark missing ones
-    inactive (never delete: their requests stay on record)."""
+    inactive (never delete: their requests stay on record). A file that lists no agency
+    would deactivate them all: refused unless ``force``."""
     entries = _read_directory(await _read_text(path), path)
+    if not entries and not force:
+        raise RequestError(
+            f"the agency directory {path} lists no agency: syncing it would deactivate "
+            "every agency (give --force if that is what you mean)"
+        )
     now = ctx.clock.now()
     async with ctx.sessions() as session, session.begin():
         existing = {a.slug: a for a in (await session.scalars(select(Agency))).all()}
@@ -52,8 +61,14 @@ def _read_directory(text: str, path: Path) -> list[AgencyEntry]:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RequestError(f"cannot read the agency directory {path}: {exc}") from None
+    listed = raw.get("agency", [])
+    if not isinstance(listed, list) or not all(isinstance(e, dict) for e in listed):
+        raise RequestError(
+            f"the agency directory {path}: each agency is an [[agency]] table "
+            "(with two pairs of brackets)"
+        )
     entries: dict[str, AgencyEntry] = {}
-    for n, entry in enumerate(raw.get("agency", []), start=1):
+    for n, entry in enumerate(listed, start=1):
         try:
             checked = agency_entry(entry, n)
         except AgencyEntryError as exc:
@@ -62,6 +77,24 @@ def _read_directory(text: str, path: Path) -> list[AgencyEntry]:
             raise RequestError(f"agency #{n}: slug {checked.slug!r} appears twice")
         entries[checked.slug] = checked
     return list(entries.values())
+
+
+async def list_agencies(ctx: Context) -> list[dict[str, Any]]:
+    """Every agency in the database, active or not, by slug (no personal data: the
+    directory names organisations and their mailboxes)."""
+    async with ctx.sessions() as session, session.begin():
+        rows = (await session.scalars(select(Agency).order_by(Agency.slug))).all()
+    return [
+        {
+            "slug": a.slug,
+            "name": a.name,
+            "type": a.type,
+            "emails": list(a.emails),
+            "active": a.active,
+            "response_hours": a.response_hours,
+        }
+        for a in rows
+    ]
 
 
 def _apply(

@@ -26,6 +26,11 @@ def local_time(at: datetime, ctx: Context) -> str:
     return at.astimezone(ZoneInfo(ctx.settings.hub.timezone)).strftime("%A %d %B %Y, %H:%M")
 
 
+def urgent_mark(request: InfoRequest) -> str:
+    """What a subject starts with when the request is urgent ("URGENT: "), else ""."""
+    return "URGENT: " if request.urgency == "urgent" else ""
+
+
 def link_url(ctx: Context, token: str) -> str:
     """The secure link for a request's token, on the hub's public address."""
     return f"{ctx.settings.hub.public_url.rstrip('/')}/r/{token}"
@@ -56,8 +61,8 @@ def request_mails(
         Notice(
             kind="request",
             recipient=address,
-            subject=f"MARRAC information request {request.ref}: reply by "
-            f"{local_time(request.due_at, ctx)}",
+            subject=f"{urgent_mark(request)}MARRAC information request {request.ref}: "
+            f"reply by {local_time(request.due_at, ctx)}",
             body=body,
             dedupe_key=f"request:{request.id}:{token[:8]}:{outbox.recipient_tag(ctx, address)}",
             subject_ref=case_ref,

@@ -32,6 +32,8 @@ async def list_requests(
             .order_by(InfoRequest.id)
         )
         if case_ref:
+            if await session.scalar(select(Case.id).where(Case.ref == case_ref)) is None:
+                raise NotFound(f"no case {case_ref}")
             query = query.where(Case.ref == case_ref)
         rows = (await session.execute(query)).all()
         await audit.record(

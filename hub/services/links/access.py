@@ -1,6 +1,9 @@
 """How a link's holder reaches a request: the token looked up with the same work for
 every token, the state the domain's link rule gives it, the grant a proved code earns,
-and the audit of every attempt (with the client's address)."""
+and the audit of every attempt on a link that exists and still works (with the
+client's address). Attempts with an unusable token (unknown, expired, revoked, closed)
+read no personal data: they are counted per minute (:func:`count_unusable`), never
+written to the audit chain, so guessing costs the hub no writes."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.domain.requests import LinkState, link_state
+from hub.domain.requests import LinkState, link_state, session_state
 from hub.services import audit
 from hub.services.context import Context
 from hub.services.info_requests.capabilities import token_services
@@ -42,6 +45,20 @@ async def audit_link(
         object_ref=ref,
         detail={"client": client, **detail},
     )
+
+
+async def audit_look(ctx: Context, now: datetime, action: str, ref: str, client: str) -> None:
+    """Audit a look through a link outside any transaction of the caller's: through the
+    group writer (:mod:`hub.services.audit_writer`), committed when this returns."""
+    await ctx.audit_writer.record(
+        at=now, actor=AGENCY_ACTOR, action=action, object_ref=ref, detail={"client": client}
+    )
+
+
+def count_unusable(ctx: Context, action: str, now: datetime) -> None:
+    """Count an attempt with an unusable token: a line a minute in the log, no audit row.
+    The same for every unusable token, so the count reveals nothing to its sender."""
+    ctx.attempts.add(action, now)
 
 
 async def find_link(
@@ -79,6 +96,17 @@ def state_of(link: RequestLink, request: InfoRequest, now: datetime) -> LinkStat
         expires_at=link.expires_at,
         revoked_at=link.revoked_at,
         locked_at=link.locked_at,
+        now=now,
+    )
+
+
+def session_state_of(link: RequestLink, request: InfoRequest, now: datetime) -> LinkState:
+    """What a signed-in session on this link may do at ``now``: a lock (wrong codes sent
+    from elsewhere) does not end it; revocation and expiry do."""
+    return session_state(
+        request_state=request.state,
+        expires_at=link.expires_at,
+        revoked_at=link.revoked_at,
         now=now,
     )
 

@@ -1,6 +1,8 @@
 """One-time codes: proof that a link's holder also holds the agency's registered mailbox.
 A code is mailed there on request, works once and for a few minutes, and too many wrong
-tries lock the link and alert the co-ordinator (a forwarded link in the wrong hands)."""
+tries at a pending code lock the link and alert the co-ordinator (a forwarded link in the
+wrong hands). So does asking for more codes than a link may have. Each alert goes once
+per link; ``marrac-hub requests reissue`` sends a fresh link and unlocks."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from hub.domain.notices import Notice
 from hub.services import outbox
 from hub.services.context import Context
 from hub.services.info_requests.capabilities import link_tokens, token_services
-from hub.services.links.access import Grant, audit_link, find_link, state_of
+from hub.services.links.access import Grant, audit_link, count_unusable, find_link, state_of
 from hub.services.recipients import staff
 from hub.store.models import Agency, Case, InfoRequest, RequestLink
 
@@ -37,17 +39,15 @@ async def send_code(ctx: Context, token: str, client: str) -> bool:
     cfg = ctx.settings.requests
     async with ctx.sessions() as session, session.begin():
         found = await find_link(session, ctx, token, lock=True)
-        if not found or state_of(*found, now) != "ok":
-            await audit_link(
-                session,
-                now,
-                "link.code.refused",
-                "link:unknown" if not found else found[1].ref or "",
-                client,
-            )
+        if not found or state_of(*found, now) == "unusable":
+            count_unusable(ctx, "link.code.refused", now)
             return False
         link, request = found
+        if state_of(link, request, now) != "ok":
+            await audit_link(session, now, "link.code.refused", request.ref or "", client)
+            return False
         if link.codes_sent >= cfg.max_codes_per_link:
+            await _alert(session, ctx, link, request, "codes-exhausted")
             await audit_link(session, now, "link.code.limit", request.ref or "", client)
             return False
         code = TokenService.one_time_code()
@@ -88,28 +88,38 @@ async def _mail_code(
 
 
 async def verify_code(ctx: Context, token: str, code: str, client: str) -> CodeResult:
-    """Check a one-time code: 5 wrong tries lock the link and alert the co-ordinator."""
+    """Check a one-time code. Only a pending code can be tried: 5 wrong tries at it lock
+    the link (for more codes; a session already signed in lives on) and alert the
+    co-ordinator. With no code pending (none sent, used, expired) nothing is tried and
+    no try is spent."""
     now = ctx.clock.now()
     async with ctx.sessions() as session, session.begin():
         found = await find_link(session, ctx, token, lock=True)
         state = state_of(*found, now) if found else "unusable"
-        if found is None or state != "ok":
+        if found is None or state == "unusable":
+            count_unusable(ctx, "link.code.refused", now)
+            return CodeResult(None, "unusable")
+        link, request = found
+        if state != "ok":
             await audit_link(
-                session,
-                now,
-                "link.code.refused",
-                found[1].ref or "" if found else "link:unknown",
-                client,
-                state=state,
+                session, now, "link.code.refused", request.ref or "", client, state=state
             )
             return CodeResult(None, "locked" if state == "locked" else "unusable")
-        link, request = found
-        expired = link.code_expires_at is None or link.code_expires_at <= now
-        if not expired and _matches(ctx, code, link, request):
+        pending = rq.code_pending(
+            has_code=link.code_hash is not None, code_expires_at=link.code_expires_at, now=now
+        )
+        if not pending:
+            await audit_link(session, now, "link.code.stale", request.ref or "", client)
+            return CodeResult(None, "expired", _left(ctx, link))
+        if _matches(ctx, code, link, request):
             _open(link, request, now)
             await audit_link(session, now, "link.code.ok", request.ref or "", client)
             return CodeResult(Grant(request.id, link.id), "ok")
-        return await _refuse(session, ctx, link, request, expired, now, client)
+        return await _refuse(session, ctx, link, request, now, client)
+
+
+def _left(ctx: Context, link: RequestLink) -> int:
+    return max(0, ctx.settings.requests.code_tries - link.code_tries)
 
 
 def _matches(ctx: Context, code: str, link: RequestLink, request: InfoRequest) -> bool:
@@ -135,43 +145,64 @@ async def _refuse(
     ctx: Context,
     link: RequestLink,
     request: InfoRequest,
-    expired: bool,
     now: datetime,
     client: str,
 ) -> CodeResult:
-    """A wrong or expired code: count the try, and lock the link on the last one."""
+    """A wrong code while one is pending: count the try, and lock the link on the last."""
     link.code_tries += 1
-    left = max(0, ctx.settings.requests.code_tries - link.code_tries)
-    outcome = "expired" if expired else "wrong"
+    left = _left(ctx, link)
+    outcome = "wrong"
     if left == 0:
         link.locked_at = now
         link.code_hash = None
         outcome = "locked"
-        await _alert_locked(session, ctx, request)
+        await _alert(session, ctx, link, request, "locked")
     await audit_link(
         session, now, f"link.code.{outcome}", request.ref or "", client, tries=link.code_tries
     )
     return CodeResult(None, outcome, left)
 
 
-async def _alert_locked(session: AsyncSession, ctx: Context, request: InfoRequest) -> None:
+def _alert_text(ctx: Context, request: InfoRequest, why: str) -> tuple[str, str]:
+    """Subject and body of an alert about a link: references only, never who."""
+    fix = (
+        f"Check with the agency by phone; `marrac-hub requests reissue {request.ref}` sends"
+        " it a fresh link (same request, same reference) and unlocks it.\n"
+    )
+    if why == "locked":
+        return (
+            f"[MARRAC] Link for {request.ref} locked after wrong codes",
+            f"The secure link for request {request.ref} was locked after "
+            f"{ctx.settings.requests.code_tries} wrong one-time codes.\n"
+            "Someone may hold a forwarded link; a browser signed in already keeps working.\n"
+            f"{fix}",
+        )
+    return (
+        f"[MARRAC] Link for {request.ref} has used all its one-time codes",
+        f"The secure link for request {request.ref} has been sent all "
+        f"{ctx.settings.requests.max_codes_per_link} one-time codes it may have, and another"
+        " was asked for.\nThe agency may not be getting the codes, or someone holds a"
+        " forwarded link.\n" + fix,
+    )
+
+
+async def _alert(
+    session: AsyncSession, ctx: Context, link: RequestLink, request: InfoRequest, why: str
+) -> None:
+    """Tell the co-ordinator, once per link (the dedupe key), that a link is locked
+    (``why="locked"``) or has used all its codes (``"codes-exhausted"``)."""
     case = await session.get(Case, request.case_id)
-    recipients = staff(ctx, ("coordinator",), case.coordinator if case else None)
-    for address in recipients:
+    subject, body = _alert_text(ctx, request, why)
+    for address in staff(ctx, ("coordinator",), case.coordinator if case else None):
         await outbox.enqueue(
             session,
             ctx,
             Notice(
-                kind="alert:link-locked",
+                kind=f"alert:link-{why}",
                 recipient=address,
-                subject=f"[MARRAC] Link for {request.ref} locked after wrong codes",
-                body=(
-                    f"The secure link for request {request.ref} was locked after "
-                    f"{ctx.settings.requests.code_tries} wrong one-time codes.\n"
-                    "Someone may hold a forwarded link. Check with the agency; a new link can be"
-                    " sent by withdrawing and re-creating the request.\n"
-                ),
-                dedupe_key=f"locked:{request.id}:{outbox.recipient_tag(ctx, address)}",
+                subject=subject,
+                body=body,
+                dedupe_key=f"{why}:{link.id}:{outbox.recipient_tag(ctx, address)}",
                 subject_ref=case.ref if case else None,
             ),
         )

@@ -9,7 +9,17 @@ from typing import Any
 
 from hub.services.context import Context
 from hub.services.info_requests.mails import local_time
-from hub.services.links.access import Grant, audit_link, find_link, granted, state_of
+from hub.services.links.access import (
+    Grant,
+    audit_link,
+    audit_look,
+    count_unusable,
+    find_link,
+    granted,
+    session_state_of,
+    state_of,
+)
+from hub.store.db import READ_ONLY
 from hub.store.models import Agency
 
 
@@ -29,24 +39,21 @@ UNUSABLE = Landing("unusable")
 
 
 async def landing(ctx: Context, token: str, client: str) -> Landing:
-    """GET of a link: changes nothing (mail scanners pre-fetch links), audits the look."""
+    """GET of a link: changes nothing (mail scanners pre-fetch links), audits the look.
+
+    The lookup only reads (no write lock on SQLite). An unusable token is counted, not
+    audited, so every unusable token takes the same path and guessing writes nothing;
+    a look at a link that exists and works is audited after, by the group writer."""
     now = ctx.clock.now()
-    async with ctx.sessions() as session, session.begin():
+    async with ctx.sessions(**READ_ONLY) as session, session.begin():
         found = await find_link(session, ctx, token)
         state = state_of(*found, now) if found else "unusable"
-        ref = found[1].ref if found else None
-        await audit_link(
-            session,
-            now,
-            f"link.view.{state}",
-            (ref or "") if state != "unusable" else "link:unknown",
-            client,
-        )
         if state == "unusable" or found is None:
+            count_unusable(ctx, "link.view.unusable", now)
             return UNUSABLE
         _, request = found
         agency = await session.get(Agency, request.agency_id)
-        return Landing(
+        seen = Landing(
             state,
             request.ref,
             agency.name if agency else None,
@@ -54,6 +61,8 @@ async def landing(ctx: Context, token: str, client: str) -> Landing:
             request.signature_digest,
             request.signature_kid,
         )
+    await audit_look(ctx, now, f"link.view.{state}", seen.ref or "", client)
+    return seen
 
 
 async def view(ctx: Context, grant: Grant, client: str) -> dict[str, Any]:
@@ -61,7 +70,7 @@ async def view(ctx: Context, grant: Grant, client: str) -> dict[str, Any]:
     now = ctx.clock.now()
     async with ctx.sessions() as session, session.begin():
         link, request = await granted(session, grant)
-        state = state_of(link, request, now)
+        state = session_state_of(link, request, now)
         await audit_link(session, now, f"request.view.{state}", request.ref or "", client)
         if state != "ok":
             return {"state": state, "ref": request.ref}

@@ -18,7 +18,7 @@ from hub.services import outbox
 from hub.services.context import Context
 from hub.services.info_requests.answers import store_answer
 from hub.services.info_requests.signatures import sign
-from hub.services.links.access import AGENCY_ACTOR, Grant, granted, state_of
+from hub.services.links.access import AGENCY_ACTOR, Grant, granted, session_state_of
 from hub.store.models import Agency, InfoRequest
 
 # The request event each kind of answer is.
@@ -59,7 +59,7 @@ async def submit(
     now = ctx.clock.now()
     async with ctx.sessions() as session, session.begin():
         link, request = await granted(session, grant)
-        state = state_of(link, request, now)
+        state = session_state_of(link, request, now)
     if state == "answered":
         return "already", None
     if state != "ok":

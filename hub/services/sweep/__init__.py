@@ -28,6 +28,7 @@ from hub.services.sweep.holidays import CALENDAR_KEY, recompute_if_holidays_chan
 from hub.services.sweep.ledger import SweepReport
 from hub.services.sweep.milestones import check_closures, sweep_milestones
 from hub.services.sweep.requests import sweep_requests
+from hub.store.models import InfoRequest, Milestone
 
 __all__ = [
     "CALENDAR_KEY",
@@ -35,6 +36,7 @@ __all__ = [
     "alerts_sent",
     "digest",
     "recompute_if_holidays_changed",
+    "replay",
     "sweep",
 ]
 
@@ -42,9 +44,12 @@ log = logging.getLogger("hub.sweep")
 
 
 async def sweep(ctx: Context, now: datetime | None = None, *, batch: int = 500) -> SweepReport:
-    """One sweep as of ``now`` (default: the clock's now)."""
+    """One sweep as of ``now`` (default: the clock's now). A row that fails is parked
+    and its batch goes on; a phase that fails outside any row does not stop the phases
+    after it, and its error is raised once they have run (the scheduler alerts)."""
     at = now or ctx.clock.now()
     report = SweepReport()
+    failure: Exception | None = None
     for phase in (
         lambda: recompute_if_holidays_changed(ctx, at),
         lambda: sweep_milestones(ctx, at, batch, report),
@@ -57,6 +62,10 @@ async def sweep(ctx: Context, now: datetime | None = None, *, batch: int = 500) 
             # Another sweeper committed the same work first; what it did is in the
             # database, and the next sweep starts from there. Nothing is lost.
             log.info("event=sweep.raced reason=another sweeper got there first")
+        except Exception as exc:  # noqa: BLE001 - raised after the other phases
+            failure = failure or exc
+    if failure is not None:
+        raise failure
     if report.steps:
         log.info(
             "event=sweep.done milestones=%d requests=%d steps=%d mails=%d",
@@ -66,3 +75,20 @@ async def sweep(ctx: Context, now: datetime | None = None, *, batch: int = 500) 
             report.mails,
         )
     return report
+
+
+async def replay(ctx: Context, subject: str) -> SweepReport:
+    """``parked retry`` for the sweep: make ``milestone:<id>`` or ``request:<id>`` due
+    now and sweep; the report's ``parked`` names it again if it failed again."""
+    kind, _, number = subject.partition(":")
+    if kind not in ("milestone", "request") or not number.isdigit():
+        raise LookupError(f"no sweep subject {subject!r}")
+    at = ctx.clock.now()
+    async with ctx.sessions() as session, session.begin():
+        row: Milestone | InfoRequest | None = await session.get(
+            Milestone if kind == "milestone" else InfoRequest, int(number)
+        )
+        if row is None:
+            raise LookupError(f"{subject} no longer exists")
+        row.next_action_at = at
+    return await sweep(ctx, at)

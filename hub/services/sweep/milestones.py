@@ -9,8 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from hub.domain.deadlines import (
-    Step,
-    due_steps,
+    current_steps,
     milestone_state,
     next_action_at,
     steps_for_milestone,
@@ -28,6 +27,7 @@ async def sweep_milestones(ctx: Context, now: datetime, limit: int, report: Swee
     """Every due milestone step, batch by batch, one transaction each."""
     seen: set[int] = set()
     while True:
+        batch = Batch(ctx, now, report)
         async with ctx.sessions() as session, session.begin():
             rows = await claim(session, ctx, Milestone, now, limit, seen)
             if not rows:
@@ -35,11 +35,13 @@ async def sweep_milestones(ctx: Context, now: datetime, limit: int, report: Swee
             seen |= {m.id for m in rows}
             cases = await load_by_id(session, Case, {m.case_id for m in rows})
             done = await done_steps(session, [f"milestone:{m.id}" for m in rows])
-            batch = Batch(ctx, now, report)
             for m in rows:
                 report.milestones += 1
-                _warn(batch, m, cases[m.case_id], done[f"milestone:{m.id}"])
+                subject = f"milestone:{m.id}"
+                with batch.attempt(subject, m):
+                    _warn(batch, m, cases[m.case_id], done[subject])
             await batch.write(session)
+        await batch.park_failed()
 
 
 def _warn(batch: Batch, m: Milestone, case: Case, done: set[str]) -> None:
@@ -52,26 +54,32 @@ def _warn(batch: Batch, m: Milestone, case: Case, done: set[str]) -> None:
         return
     subject = f"milestone:{m.id}"
     steps = steps_for_milestone(m.kind, m.due_at, ctx.policy)
-    for step in due_steps(steps, done, now):
+    catchup = current_steps(steps, done, now)
+    for stale in catchup.superseded:
+        done.add(stale.name)
+        batch.supersede(subject, case.ref, stale)
+    for step in catchup.send:
         recipients = staff(ctx, step.recipients, case.coordinator)
         done.add(step.name)
         batch.record(subject, case.ref, step, recipients)
         for address in recipients:
-            batch.mail(_milestone_notice(ctx, case, m, step, address))
+            batch.mail(_milestone_notice(ctx, case, m, step.name, address, now))
     m.state = milestone_state(m.due_at, m.met_at, now)
     m.next_action_at = next_action_at(steps, done)
 
 
-def _milestone_notice(ctx: Context, case: Case, m: Milestone, step: Step, address: str) -> Notice:
+def _milestone_notice(
+    ctx: Context, case: Case, m: Milestone, step: str, address: str, now: datetime
+) -> Notice:
+    """The milestone's mail, worded for ``now`` (a late sweep says how late it is)."""
+    where = relative(m.due_at, now)
     state = (
-        "MISSED"
-        if step.offset_hours > 0
-        else ("due now" if step.offset_hours == 0 else "coming up")
+        "MISSED" if where.endswith("overdue") else (where if where == "due now" else "coming up")
     )
     body = (
         f"Case {case.ref}: milestone {state}.\n\n"
         f"Milestone: {MILESTONE_WORDS.get(m.kind, m.kind)}\n"
-        f"Due: {when(ctx, m.due_at)} ({relative(step)})\n"
+        f"Due: {when(ctx, m.due_at)} ({where})\n"
         f"Co-ordinator: {case.coordinator or 'not allocated yet'}\n\n"
     )
     if m.kind == "plan-48h":
@@ -81,9 +89,9 @@ def _milestone_notice(ctx: Context, case: Case, m: Milestone, step: Step, addres
     return Notice(
         kind=f"alert:{m.kind}",
         recipient=address,
-        subject=f"[MARRAC] {case.ref}: {m.kind} {relative(step)}",
+        subject=f"[MARRAC] {case.ref}: {m.kind} {where}",
         body=body,
-        dedupe_key=f"step:milestone:{m.id}:{step.name}:{outbox.recipient_tag(ctx, address)}",
+        dedupe_key=f"step:milestone:{m.id}:{step}:{outbox.recipient_tag(ctx, address)}",
         subject_ref=case.ref,
     )
 

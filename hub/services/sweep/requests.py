@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from hub.crypto.tokens import TokenService
-from hub.domain.deadlines import Step, due_steps, next_action_at, steps_for_request
+from hub.domain.deadlines import Step, current_steps, next_action_at, steps_for_request
 from hub.domain.notices import Notice
 from hub.domain.requests import is_open
 from hub.services import outbox
 from hub.services.context import Context
 from hub.services.info_requests import LINK_PURPOSE, link_url, reply_address
+from hub.services.info_requests.mails import urgent_mark
 from hub.services.recipients import staff
 from hub.services.sweep.ledger import Batch, SweepReport, claim, done_steps, load_by_id
 from hub.services.sweep.wording import relative, when
@@ -25,6 +26,7 @@ async def sweep_requests(ctx: Context, now: datetime, limit: int, report: SweepR
     tokens = TokenService.from_ring(ctx.ring, LINK_PURPOSE)
     seen: set[int] = set()
     while True:
+        batch = Batch(ctx, now, report)
         async with ctx.sessions() as session, session.begin():
             rows = await claim(session, ctx, InfoRequest, now, limit, seen)
             if not rows:
@@ -33,15 +35,16 @@ async def sweep_requests(ctx: Context, now: datetime, limit: int, report: SweepR
             cases = await load_by_id(session, Case, {r.case_id for r in rows})
             agencies = await load_by_id(session, Agency, {r.agency_id for r in rows})
             done = await done_steps(session, [f"request:{r.id}" for r in rows])
-            batch = Batch(ctx, now, report)
             for r in rows:
                 report.requests += 1
                 if not is_open(r.state) or r.sent_at is None:
                     r.next_action_at = None  # answered or withdrawn: chasing stops
                     continue
-                done_here = done[f"request:{r.id}"]
-                _chase(batch, tokens, r, cases[r.case_id], agencies[r.agency_id], done_here)
+                subject = f"request:{r.id}"
+                with batch.attempt(subject, r):
+                    _chase(batch, tokens, r, cases[r.case_id], agencies[r.agency_id], done[subject])
             await batch.write(session)
+        await batch.park_failed()
 
 
 def _chase(
@@ -57,7 +60,12 @@ def _chase(
     steps = steps_for_request(
         r.due_at, ctx.policy, ctx.calendar, urgency=r.urgency, issued_at=r.sent_at
     )
-    for step in due_steps(steps, done, batch.now):
+    open_now = ctx.calendar.is_agency_time(batch.now)
+    catchup = current_steps(steps, done, batch.now, agency_open=open_now)
+    for stale in catchup.superseded:
+        done.add(stale.name)
+        batch.supersede(f"request:{r.id}", r.ref, stale)
+    for step in catchup.send:  # the agency's chase first, then staff
         done.add(step.name)
         to_agency = "agency" in step.recipients
         recipients = (
@@ -66,8 +74,10 @@ def _chase(
         batch.record(f"request:{r.id}", r.ref, step, recipients)
         token = _new_link(batch, tokens, r) if to_agency else None
         for address in recipients:
-            batch.mail(_request_notice(ctx, r, case, agency, step, address, token))
+            batch.mail(_request_notice(batch, r, case, agency, step, address, token))
     r.next_action_at = next_action_at(steps, done)
+    if r.next_action_at is not None and r.next_action_at <= batch.now:
+        r.next_action_at = ctx.calendar.next_agency_window(batch.now)  # waiting to open
 
 
 def _new_link(batch: Batch, tokens: TokenService, r: InfoRequest) -> str:
@@ -93,7 +103,7 @@ def _new_link(batch: Batch, tokens: TokenService, r: InfoRequest) -> str:
 
 
 def _request_notice(
-    ctx: Context,
+    batch: Batch,
     r: InfoRequest,
     case: Case,
     agency: Agency,
@@ -101,13 +111,15 @@ def _request_notice(
     address: str,
     token: str | None,
 ) -> Notice:
+    ctx = batch.ctx
     key = f"step:request:{r.id}:{step.name}:{outbox.recipient_tag(ctx, address)}"
+    where = relative(r.due_at, batch.now)  # worded for now: a late chase says how late
     if token is not None:
-        word = "reminder" if step.offset_hours < 0 else "chase"
+        word = "reminder" if batch.now < r.due_at else "chase"
         body = (
             f"Dear colleague at {agency.name},\n\n"
-            f"{'A reminder' if word == 'reminder' else 'We have not yet had'}: MARRAC "
-            f"information request {r.ref} is {relative(step)} (deadline "
+            f"{'A reminder' if word == 'reminder' else 'We have not yet had an answer'}: "
+            f"MARRAC information request {r.ref} is {where} (deadline "
             f"{when(ctx, r.due_at)}).\n\nOpen it here (a one-time code will be sent to "
             f"this mailbox):\n{link_url(ctx, token)}\n\nOr reply to this email.\n"
             f"Signature fingerprint of the request: {r.signature_digest}\n"
@@ -115,21 +127,21 @@ def _request_notice(
         return Notice(
             kind=f"chase:{step.name}",
             recipient=address,
-            subject=f"MARRAC request {r.ref}: {word} ({relative(step)})",
+            subject=f"{urgent_mark(r)}MARRAC request {r.ref}: {word} ({where})",
             body=body,
             dedupe_key=key,
             subject_ref=case.ref,
             reply_to=reply_address(ctx, r.id),
         )
     body = (
-        f"Request {r.ref} to {agency.name} (case {case.ref}) is {relative(step)}.\n"
+        f"Request {r.ref} to {agency.name} (case {case.ref}) is {where}.\n"
         f"Deadline: {when(ctx, r.due_at)}\n\n"
         f"See it with: marrac-hub requests show {r.ref}\n"
     )
     return Notice(
         kind=f"alert:request-{step.name}",
         recipient=address,
-        subject=f"[MARRAC] {r.ref} to {agency.name} is {relative(step)}",
+        subject=f"[MARRAC] {urgent_mark(r)}{r.ref} to {agency.name} is {where}",
         body=body,
         dedupe_key=key,
         subject_ref=case.ref,

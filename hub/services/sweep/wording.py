@@ -3,10 +3,10 @@ data, see hub.domain.notices)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from hub.domain.deadlines import Step
 from hub.services.context import Context
 
 MILESTONE_WORDS = {
@@ -21,11 +21,20 @@ def when(ctx: Context, at: datetime) -> str:
     return at.astimezone(ZoneInfo(ctx.settings.hub.timezone)).strftime("%a %d %b %Y %H:%M")
 
 
-def relative(step: Step) -> str:
-    """Where a step stands against its deadline: due in, due now, or overdue."""
-    hours = step.offset_hours
-    if hours < 0:
-        return f"due in {-hours} hours"
-    if hours == 0:
+def _hours(n: int) -> str:
+    return f"{n} hour{'' if n == 1 else 's'}"
+
+
+def relative(due: datetime, now: datetime) -> str:
+    """Where a deadline stands at ``now``, worded for now (a late sweep says how late it
+    really is, not what its step said it would be): "due in 4 hours", "due now" (within
+    the hour after), "25 hours overdue", "3 days overdue"."""
+    seconds = (now - due).total_seconds()
+    if seconds < 0:
+        return f"due in {_hours(math.ceil(-seconds / 3600))}"
+    late = int(seconds // 3600)
+    if late == 0:
         return "due now"
-    return f"{hours} hours overdue"
+    if late >= 72:
+        return f"{late // 24} days overdue"
+    return f"{_hours(late)} overdue"

@@ -70,7 +70,10 @@ async def landing(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     seen = await links.landing(_ctx(request), token, _client(request))
     if seen.state == "ok":
-        return pages.render(request, "agency/landing.html", {"link": seen, "token": token})
+        # The same page for every look at this link in this state: rendered once.
+        return pages.render_cached(
+            request, "agency/landing.html", {"link": seen}, per_request={"token": token}
+        )
     return views.refusal_page(request, seen)
 
 
@@ -209,7 +212,7 @@ async def _read_answer(request: web.Request) -> ReadForm | None:
         return await read_multipart(request, cap, _ctx(request).settings.requests.max_upload_bytes)
     except TooLarge:
         return None
-    except (BadForm, ValueError) as exc:  # ValueError: aiohttp's malformed multipart
+    except BadForm as exc:  # malformed bytes are a 400 already (uploads.reading)
         log.info("event=agency.bad_form reason=%s", type(exc).__name__)
         raise web.HTTPBadRequest() from None
 

@@ -7,18 +7,30 @@ is streamed part by part under :func:`body_cap` (a ``Content-Length`` above it i
 refused before a byte is read, by the handler). Files over the upload allowance are read
 to their end and dropped, so the rest of the form can be shown again with the error.
 Whether a file is acceptable is the domain's question (:mod:`hub.domain.uploads`).
+
+Every body is read under :func:`reading`: within ``[web] body_timeout_seconds`` (else
+408, and the connection is closed), and bytes no page of ours sends (a malformed
+multipart part, a 200 KB part header) are a 400, never a 500.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
 
 from hub.domain.answers import MAX_FILES, BadForm
 from hub.domain.uploads import Upload
 from hub.services.context import Context
+from hub.web.state import CONTEXT
+
+log = logging.getLogger("hub.web.agency")
 
 # The code, verify and renew forms: a CSRF token and six digits.
 SMALL_FORM_BYTES = 16 * 1024
@@ -61,15 +73,34 @@ def body_cap(ctx: Context) -> int:
     return ctx.settings.requests.max_upload_bytes + FIELDS_ALLOWANCE
 
 
+@contextlib.asynccontextmanager
+async def reading(request: web.Request) -> AsyncIterator[None]:
+    """Read a request's body within ``[web] body_timeout_seconds`` (else 408), and
+    answer 400 to bytes that are not the form they claim to be (aiohttp's parsers raise
+    ``ValueError`` or an ``HttpProcessingError`` such as ``LineTooLong`` for those)."""
+    seconds = request.app[CONTEXT].settings.web.body_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        log.info("event=web.body_timeout seconds=%g", seconds)
+        raise web.HTTPRequestTimeout() from None
+    except (HttpProcessingError, ValueError) as exc:
+        log.info("event=agency.bad_form reason=%s", type(exc).__name__)
+        raise web.HTTPBadRequest() from None
+
+
 async def read_small_form(request: web.Request) -> MultiDict[str]:
     """A small POSTed form (code, verify, renew), read under a cap of its own."""
-    form = await request.clone(client_max_size=SMALL_FORM_BYTES).post()
+    async with reading(request):
+        form = await request.clone(client_max_size=SMALL_FORM_BYTES).post()
     return MultiDict((k, v) for k, v in form.items() if isinstance(v, str))
 
 
 async def read_urlencoded(request: web.Request) -> ReadForm:
     """The answer form sent without files (no multipart), under the fields' allowance."""
-    posted = await request.clone(client_max_size=FIELDS_ALLOWANCE).post()
+    async with reading(request):
+        posted = await request.clone(client_max_size=FIELDS_ALLOWANCE).post()
     return ReadForm(MultiDict((k, v) for k, v in posted.items() if isinstance(v, str)), [])
 
 
@@ -77,6 +108,11 @@ async def read_multipart(request: web.Request, cap: int, file_cap: int) -> ReadF
     """Stream the form's parts under ``cap`` bytes in all; files beyond ``file_cap`` bytes
     together are read to their end (still under ``cap``) and dropped. Raises
     :class:`TooLarge` past ``cap`` and :class:`BadForm` for a form no page sends."""
+    async with reading(request):
+        return await _read_parts(request, cap, file_cap)
+
+
+async def _read_parts(request: web.Request, cap: int, file_cap: int) -> ReadForm:
     reader = await request.multipart()
     form = ReadForm(MultiDict(), [])
     tally = _Tally(cap, file_cap)

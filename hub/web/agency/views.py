@@ -207,6 +207,12 @@ def request_page(
 # --- the receipt ---------------------------------------------------------------------------
 
 _KIND_NAMES = {"answered": "Answer", "declined": "Refusal", "no-information": "No information held"}
+# The confirmation's heading for each kind of reply.
+_HEADINGS = {
+    "answered": "Answer received",
+    "declined": "Refusal received",
+    "no-information": "Reply received",
+}
 
 
 def _sent_summary(shown: dict[str, Any], submission: links.Submission) -> list[dict[str, Any]]:
@@ -249,6 +255,7 @@ def receipt_page(
             "document": document,
             "signature": receipt["signature"],
             "received_local": _local_time(request, str(document.get("received_at", ""))),
+            "heading": _HEADINGS.get(submission.kind, "Answer received"),
             "kind": _KIND_NAMES.get(submission.kind, "Answer"),
             "answers": _sent_summary(shown, submission),
             "decline_reason_lines": submission.decline_reason.split("\n")
