@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -141,3 +143,27 @@ async def stop_loops(tasks: list[asyncio.Task[Any]]) -> None:
             )
     for task in pending:
         log.warning("event=serve.stuck task=%s seconds=%.0f", task.get_name(), STOP_SECONDS)
+
+
+# After ``serve`` has stopped, the process leaves within this many seconds whatever else
+# is still running.
+EXIT_DEADLINE_SECONDS = 30.0
+
+
+def arm_exit_deadline(code: int, seconds: float = EXIT_DEADLINE_SECONDS) -> threading.Timer:
+    """Make sure a stopped hub leaves: if the process is still here ``seconds`` later
+    (a worker thread in an IMAP connect, a database call waiting on a lock: Python 3.11
+    waits for such threads without limit), log it and exit with ``code``. Safe because
+    nothing is acknowledged before it is committed (STYLE.md habit 1): what a forced exit
+    cuts short is work that will be done again. The timer is a daemon thread, so a
+    process that leaves in time is not held by it."""
+
+    def leave() -> None:
+        log.error("event=serve.forced_exit after=%.0fs code=%d", seconds, code)
+        logging.shutdown()
+        os._exit(code)
+
+    timer = threading.Timer(seconds, leave)
+    timer.daemon = True
+    timer.start()
+    return timer

@@ -31,6 +31,7 @@ def register(commands: Commands) -> None:
 
 async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from hub.runtime import serve
+    from hub.supervision import arm_exit_deadline
 
     refused = senders_gate(settings)
     if refused is not None:
@@ -43,8 +44,14 @@ async def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
         assert ctx.ring is not None
         ring = ctx.ring
-        await serve(ctx, lambda: run_web(ctx, ring))
-        return 0
+        code = 1
+        try:
+            await serve(ctx, lambda: run_web(ctx, ring))
+            code = 0
+        finally:
+            # Stopped (or failed): leave within a bound, even if a thread will not end.
+            arm_exit_deadline(code)
+        return code
 
     return await with_context(settings, run)
 
