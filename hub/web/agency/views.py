@@ -37,9 +37,10 @@ def unusable_page(request: web.Request) -> web.Response:
     """The one page for every link that cannot be used, whatever the reason.
 
     Its form has no ``action``: it posts to the page's own address, so the page does not
-    hold the token and is the same bytes for every token (given the same session).
+    hold the token and is the same bytes for every token (given the same session):
+    rendered once and filled in with each browser's CSRF field, like the landing page.
     """
-    return pages.render(request, "agency/unusable.html", status=404)
+    return pages.render_cached(request, "agency/unusable.html", {}, per_request={}, status=404)
 
 
 def answered_page(request: web.Request, ref: str | None) -> web.Response:
