@@ -50,15 +50,21 @@ async def keep_running(
             if ctx.clock.monotonic() - started > cap:
                 backoff.reset()  # it ran well for a while: this is a new failure
             delay = backoff.next()
-            log.error(
-                "event=%s.failed error=%s retry_in=%.1fs where=%s",
-                name,
-                type(exc).__name__,
-                delay,
-                parked.describe(exc),
-            )
-            await bounded(parked.alert_loop(ctx, name, exc), f"{name}.alert")
+            await report_failure(ctx, name, exc, delay)
             await asyncio.sleep(delay)
+
+
+async def report_failure(ctx: Context, name: str, exc: Exception, delay: float) -> None:
+    """Log where a loop or job failed and when it runs again, and alert the team leaders
+    (once per loop, error and hour: :func:`parked.alert_loop`)."""
+    log.error(
+        "event=%s.failed error=%s retry_in=%.1fs where=%s",
+        name,
+        type(exc).__name__,
+        delay,
+        parked.describe(exc),
+    )
+    await bounded(parked.alert_loop(ctx, name, exc), f"{name}.alert")
 
 
 async def bounded(step: Awaitable[None], what: str, seconds: float = 5.0) -> None:
@@ -97,14 +103,7 @@ class Jobs:
             backoff.reset()
         except Exception as exc:  # noqa: BLE001 - logged, alerted and run again soon
             delay = backoff.next()
-            log.error(
-                "event=%s.failed error=%s retry_in=%.1fs where=%s",
-                name,
-                type(exc).__name__,
-                delay,
-                parked.describe(exc),
-            )
-            await bounded(parked.alert_loop(self.ctx, name, exc), f"{name}.alert")
+            await report_failure(self.ctx, name, exc, delay)
             again = self.ctx.clock.now() + timedelta(seconds=delay)
             with contextlib.suppress(Exception):  # the scheduler may be shutting down
                 self.scheduler.modify_job(name, next_run_time=again)

@@ -278,3 +278,9 @@ class WorkingCalendar:
         ]
         lines += [d.isoformat() for d, _ in self.holidays_between(first, last)]
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def readable_time(at: datetime, timezone: str) -> str:
+    """``at`` as people read it in mail and on the agency's pages, in the hub's zone
+    (UTC is for storage only: DESIGN.md, Time)."""
+    return at.astimezone(ZoneInfo(timezone)).strftime("%A %d %B %Y, %H:%M")

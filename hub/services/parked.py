@@ -140,7 +140,7 @@ async def alert_loop(ctx: Context, loop: str, exc: BaseException) -> None:
             key=f"loop:{loop}:{error}"[:120],
             what=f"the {loop} loop stopped on an unexpected error ({error})",
             effect="it starts again after a short wait; nothing was lost",
-            action=f"see the hub's log (event={loop}.crashed) and tell the maintainers",
+            action=f"see the hub's log (event={loop}.failed) and tell the maintainers",
         )
     except Exception as failed:  # noqa: BLE001 - the alert is best effort; the log stays
         log.warning("event=%s.alert_failed error=%s", loop, type(failed).__name__)

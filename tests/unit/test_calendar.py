@@ -252,3 +252,12 @@ def test_calendars_with_the_same_settings_are_equal() -> None:
     assert WorkingCalendar() == CAL
     assert hash(WorkingCalendar()) == hash(CAL)
     assert WorkingCalendar(nation="wales") != CAL
+
+
+def test_times_are_shown_in_the_hubs_zone_as_people_read_them() -> None:
+    from hub.domain.calendar import readable_time
+
+    # 23:30 UTC on 28 June is half past midnight on the 29th in London (BST).
+    at = datetime(2026, 6, 28, 23, 30, tzinfo=UTC)
+    assert readable_time(at, "Europe/London") == "Monday 29 June 2026, 00:30"
+    assert readable_time(at, "UTC") == "Sunday 28 June 2026, 23:30"

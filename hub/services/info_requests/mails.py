@@ -7,10 +7,10 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from hub.crypto.boxes import seal_to
 from hub.crypto.signing import canonicalize
+from hub.domain.calendar import readable_time
 from hub.domain.notices import Notice
 from hub.services import outbox
 from hub.services.context import Context
@@ -23,7 +23,7 @@ Attachment = tuple[str, str, bytes]
 
 def local_time(at: datetime, ctx: Context) -> str:
     """``at`` as people read it in mail and on the agency's pages, in the hub's zone."""
-    return at.astimezone(ZoneInfo(ctx.settings.hub.timezone)).strftime("%A %d %B %Y, %H:%M")
+    return readable_time(at, ctx.settings.hub.timezone)
 
 
 def urgent_mark(request: InfoRequest) -> str:

@@ -12,7 +12,7 @@ from hub.domain.notices import Notice
 from hub.domain.requests import is_open
 from hub.services import outbox
 from hub.services.context import Context
-from hub.services.info_requests import LINK_PURPOSE, link_url, reply_address
+from hub.services.info_requests import link_tokens, link_url, reply_address
 from hub.services.info_requests.mails import urgent_mark
 from hub.services.recipients import staff
 from hub.services.sweep.ledger import Batch, SweepReport, claim, done_steps, load_by_id
@@ -22,8 +22,7 @@ from hub.store.models import Agency, Case, InfoRequest
 
 async def sweep_requests(ctx: Context, now: datetime, limit: int, report: SweepReport) -> None:
     """Every due request step, batch by batch, one transaction each."""
-    assert ctx.ring is not None
-    tokens = TokenService.from_ring(ctx.ring, LINK_PURPOSE)
+    tokens = link_tokens(ctx)
     seen: set[int] = set()
     while True:
         batch = Batch(ctx, now, report)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from hub.domain.answers import MAX_FILES, MAX_TEXT_CHARS
+from hub.domain.calendar import readable_time
 from hub.services import links
 from hub.web import pages, security
 from hub.web.agency.formats import allowed_names, friendly_date, size_text
@@ -237,8 +237,7 @@ def _local_time(request: web.Request, received: str) -> str:
         at = datetime.strptime(received, "%Y-%m-%dT%H:%M:%S%z")
     except ValueError:
         return received
-    tz = ZoneInfo(request.app[CONTEXT].settings.hub.timezone)
-    return at.astimezone(tz).strftime("%A %d %B %Y, %H:%M")
+    return readable_time(at, request.app[CONTEXT].settings.hub.timezone)
 
 
 def receipt_page(
